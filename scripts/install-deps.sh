@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages colloq needs to build and test (run as root on Debian 12).
+# Skips apt entirely when everything is already present.
+set -euo pipefail
+PKGS=(build-essential cmake pkg-config git
+      libjansson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev
+      python3 python3-numpy python3-jinja2 python3-sentencepiece
+      tmux curl)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
