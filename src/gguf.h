@@ -27,11 +27,14 @@ typedef struct { uint64_t len; const char *s; } gguf_str;   /* not NUL-terminate
 typedef struct {
     gguf_str key;
     enum gguf_vtype type;
+    /* Scalars: UINT8..UINT64 in u64, INT8..INT64 in i64, FLOAT32/FLOAT64 in f64,
+     * BOOL in b (the file must hold 0 or 1), STRING in str. */
     union {
         uint64_t u64; int64_t i64; double f64; bool b; gguf_str str;
         struct { enum gguf_vtype type; uint64_t n; const void *data; } arr;
         /* arr.data points into the file: raw little-endian elements, or for
-         * string arrays the first serialized string (use gguf_arr_str). */
+         * string arrays the first serialized string (use gguf_arr_str).
+         * Arrays of arrays are rejected at open. */
     } v;
 } gguf_kv;
 
@@ -47,7 +50,11 @@ typedef struct {
 
 typedef struct gguf_file gguf_file;
 
-/* Open and validate.  The mapping lives until gguf_close. */
+/* Open and validate.  The mapping lives until gguf_close.  Errors: COLLOQ_ERR_IO (cannot
+ * open/map), COLLOQ_ERR_FORMAT (malformed: the message names file, entry, field and value),
+ * COLLOQ_ERR_UNSUPPORTED (version 1, big-endian, a tensor type this build lacks),
+ * COLLOQ_ERR_NOMEM.  A gguf_file is read-only after open and may be shared by threads.
+ * Tensor data is not read during open; the file must not be truncated while it is mapped. */
 int  gguf_open(const char *path, gguf_file **out, colloq_err *err);
 /* Same, over a caller-owned buffer (used by tests); buf must outlive the gguf_file. */
 int  gguf_open_buffer(const void *buf, size_t len, const char *name, gguf_file **out, colloq_err *err);
@@ -57,6 +64,7 @@ const char *gguf_path(const gguf_file *f);
 uint32_t    gguf_version(const gguf_file *f);
 uint64_t    gguf_alignment(const gguf_file *f);
 size_t      gguf_file_size(const gguf_file *f);
+uint64_t    gguf_data_offset(const gguf_file *f);   /* start of the data section in the file */
 
 uint64_t       gguf_n_kv(const gguf_file *f);
 const gguf_kv *gguf_kv_at(const gguf_file *f, uint64_t i);
@@ -67,12 +75,15 @@ const gguf_tensor *gguf_tensor_at(const gguf_file *f, uint64_t i);
 const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name);
 
 /* Typed getters: return 0 and set *out, COLLOQ_ERR_FORMAT if the key has an
- * incompatible type (message names file/key/type), or 1 if the key is absent. */
+ * incompatible type (message names file/key/type), or 1 if the key is absent.
+ * gguf_get_u32 accepts any integer type whose value fits in uint32; gguf_get_f32 accepts
+ * float32, float64 and integers; bool and string must match exactly. */
 int gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out, colloq_err *err);
 int gguf_get_f32(const gguf_file *f, const char *key, float *out, colloq_err *err);
 int gguf_get_bool(const gguf_file *f, const char *key, bool *out, colloq_err *err);
 int gguf_get_str(const gguf_file *f, const char *key, gguf_str *out, colloq_err *err);
-/* Array accessors: index is bounds-checked by the caller against v.arr.n. */
+/* Array accessors: index is bounds-checked by the caller against v.arr.n (out of range,
+ * or the wrong array type, gives an empty string / 0).  kv must come from a gguf_file. */
 gguf_str gguf_arr_str(const gguf_kv *kv, uint64_t i);   /* string arrays (O(1): offsets indexed at open) */
 double   gguf_arr_num(const gguf_kv *kv, uint64_t i);   /* numeric arrays of any width */
 
@@ -103,7 +114,13 @@ void gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uin
 typedef int (*gguf_fill_fn)(void *ctx, void *buf, uint64_t nbytes);
 void gguf_writer_add_tensor_cb(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                                const int64_t *ne, uint64_t nbytes, gguf_fill_fn fill, void *ctx);
-/* Write version 3 with the given alignment (0 = default 32). Replaces an existing key of the same name. */
+/* Errors inside the setters (bad argument, out of memory) are sticky: the first one is
+ * returned by gguf_writer_write.  All functions accept w == NULL (failed gguf_writer_new). */
+/* Setting a key that is already set replaces its value (it keeps its position).
+ * Write version 3 with the given alignment (0 = default 32; must be a power of two).
+ * general.alignment is written with that alignment, replacing a value set or copied
+ * earlier; it is omitted when 32 and never set.  The file is written to PATH.partial and
+ * renamed on success (an existing non-regular PATH such as a device is written in place). */
 int  gguf_writer_write(gguf_writer *w, const char *path, uint32_t alignment, colloq_err *err);
 
 #endif

@@ -44,4 +44,38 @@ int colloq_type_from_name(const char *name);
 /* Bytes for n elements (n must be a multiple of blck); false on overflow / bad n. */
 bool colloq_type_row_size(uint32_t type, int64_t n, uint64_t *out);
 
+/*
+ * Reference accuracy.  Reference vec_dot sums each block in int32 (float types: one
+ * product at a time), accumulates in double and rounds once to float, so for n
+ * elements it is within 2^-23 * sum_i |x_i*y_i| + 2^-24 * |dot| of the float64 dot of
+ * to_float(x) and to_float(y).  The Q4_1/Q5_1 minimum term uses the exact sum of the
+ * Q8_1 levels, not the f16-rounded s field.  to_float rounds once per element to float
+ * (exact for every layout where the product of the scales and the level fits 24 bits).
+ * Block data must be 2-byte aligned (Q8_K and F32: 4), as GGUF rows always are.
+ *
+ * Kernel dispatch.  colloq_type_get() always gives the scalar reference.  Hot paths
+ * (matmul) use colloq_type_fast(): a second per-type table that starts equal to the
+ * reference and that colloq_kernels_init() (quant_kernels.c) may fill, once per
+ * process, with SIMD variants chosen by CPU detection (COLLOQ_KERNELS=ref in the
+ * environment forces the reference).  A variant keeps the type's vec_dot_type and
+ * block layout and must match the reference within the budget tests/test_quant.c
+ * states for fast kernels.  matmul calls colloq_kernels_init() itself; it is
+ * idempotent and thread-safe, and colloq_type_set_fast() is only for it to call.
+ */
+typedef struct {
+    colloq_to_float_fn   to_float;
+    colloq_from_float_fn from_float;   /* used to quantise activations of this type */
+    colloq_vec_dot_fn    vec_dot;      /* dot(x: this type, y: vec_dot_type) */
+    const char          *isa;          /* "ref", "avx2", "avx512", ... */
+} colloq_type_kernels;
+
+/* The kernels to use for a type (never NULL when colloq_type_get(type) is not NULL). */
+const colloq_type_kernels *colloq_type_fast(uint32_t type);
+/* Replace a type's kernels (NULL members keep the current ones). */
+void colloq_type_set_fast(uint32_t type, const colloq_type_kernels *k);
+/* Choose kernels for this CPU once per process (see above). */
+void colloq_kernels_init(void);
+/* Name of the kernel set chosen ("ref" until colloq_kernels_init picks another). */
+const char *colloq_kernels_isa(void);
+
 #endif

@@ -37,5 +37,11 @@ int colloq_vocab_tokenize(const colloq_vocab *v, const char *text, size_t len, b
                           bool parse_special, colloq_token *out, int cap, colloq_err *err);
 int colloq_vocab_piece(const colloq_vocab *v, colloq_token t, bool render_special,
                        char *buf, int cap);
+/* The text of n ids (pieces concatenated).  remove_space_prefix undoes the space that
+ * tokenizing puts in front of the text and after each control/user-defined token when
+ * the vocabulary adds a space prefix.  Returns bytes needed (may exceed cap; no NUL is
+ * written) or < 0 (an id out of range, a bad argument). */
+int colloq_vocab_detokenize(const colloq_vocab *v, const colloq_token *ids, int n,
+                            bool remove_space_prefix, bool render_special, char *buf, int cap);
 
 #endif
