@@ -18,7 +18,9 @@ typedef struct colloq_chat_fmt colloq_chat_fmt;
  * none, choose a built-in by the file's identity and say which through
  * colloq_chat_fmt_describe), a built-in NAME (openchat, neural-chat, llama2, mistral,
  * chatml, zephyr, chatglm3, baichuan2, falcon, phi3, llama3, gemma), or a FILE path
- * holding a Jinja template.  When nothing fits, fails with a message listing the names. */
+ * holding a Jinja template.  When nothing fits, fails with a message listing the names.
+ * m may be NULL when override is given: bos_token / eos_token are then the format's usual
+ * texts ("<s>" / "</s>" for a template file). */
 int  colloq_chat_fmt_init(const colloq_model *m, const char *override, colloq_chat_fmt **out,
                           colloq_err *err);
 void colloq_chat_fmt_free(colloq_chat_fmt *f);

@@ -118,6 +118,7 @@ int je_iter(jr *r, jv v, jv *out) {
     case JV_LIST: {
         jlist *l = v.u.l;
         if (l->kind != JL_GEN && l->kind != JL_REVITER) { *out = jv_ref(v); return 0; }
+        if (l->lazy.type == JV_UNDEF && l->lazy.u.s) return jr_fail_undef(r, l->lazy);
         jv res = jv_list(JL_LIST, l->n - l->pos);
         for (size_t i = l->pos; i < l->n; i++) jl_push(res, jv_ref(l->v[i]));
         if (l->h.rc >= 0) l->pos = l->n;
@@ -163,14 +164,16 @@ int je_contains(jr *r, jv c, jv item, bool *out) {
         return 0;
     case JV_LIST: {
         jlist *l = c.u.l;
-        size_t from = (l->kind == JL_GEN || l->kind == JL_REVITER) ? l->pos : 0;
-        for (size_t i = from; i < l->n; i++)
+        if (l->lazy.type == JV_UNDEF && l->lazy.u.s) return jr_fail_undef(r, l->lazy);
+        bool gen = l->kind == JL_GEN || l->kind == JL_REVITER;   /* consumed as it is searched */
+        if (jr_step(r) < 0) return -1;
+        for (size_t i = gen ? l->pos : 0; i < l->n; i++)
             if (jv_eq(l->v[i], item)) {
                 *out = true;
-                if (from && l->h.rc >= 0) l->pos = i + 1;
+                if (gen && l->h.rc >= 0) l->pos = i + 1;
                 return 0;
             }
-        if ((l->kind == JL_GEN || l->kind == JL_REVITER) && l->h.rc >= 0) l->pos = l->n;
+        if (gen && l->h.rc >= 0) l->pos = l->n;
         return 0;
     }
     default:
@@ -232,6 +235,7 @@ int je_getitem(jr *r, jv obj, jv key, jv *out) {
                 size_t at = jv_str_ascii(obj) ? i : ju_cp_offset(s, n, i), e = at;
                 ju_next(s, n, &e);
                 *out = jv_str(s + at, e - at);
+                out->flags = obj.flags & JVF_MARKUP;
                 return 0;
             }
         }
@@ -255,7 +259,7 @@ int je_getitem(jr *r, jv obj, jv key, jv *out) {
 }
 
 /* Python slice semantics on str / list / tuple; anything else gives undefined. */
-static int get_slice(jr *r, jv obj, jv a, jv b, jv c, jv *out) {
+static int get_slice(jr *r, jv obj, jv a, jv b, jv c, bool folded, jv *out) {
     bool ok = true;
     int64_t step = 1;
     if (c.type != JV_NONE) { if (jv_is_intlike(c)) step = jv_as_int(c); else ok = false; }
@@ -263,9 +267,18 @@ static int get_slice(jr *r, jv obj, jv a, jv b, jv c, jv *out) {
     bool seq = obj.type == JV_STR ||
                (obj.type == JV_LIST && (obj.u.l->kind == JL_LIST || obj.u.l->kind == JL_TUPLE ||
                                         obj.u.l->kind == JL_RANGE));
-    if (!ok || !seq) { *out = jv_undef_msg("%s object is not sliceable", jv_typename(obj)); return 0; }
+    /* jinja2 subscribes slices directly, so failures raise instead of giving undefined;
+     * a slice of literals is folded at compile time through getitem, which gives undefined */
+    if (folded && (!seq || !ok)) { *out = jv_undef_msg("%s object is not sliceable", jv_typename(obj)); return 0; }
+    if (obj.type == JV_DICT) return jr_fail(r, "unhashable type: 'slice'");
+    if (!seq) return jr_fail(r, "'%s' object is not subscriptable", jv_typename(obj));
+    if (!ok) return jr_fail(r, "slice indices must be integers or None or have an __index__ method");
     if (step == 0) return jr_fail(r, "slice step cannot be zero");
     int64_t len = obj.type == JV_STR ? (int64_t)jv_str_ncp(obj) : (int64_t)obj.u.l->n;
+    int64_t given_step = step;
+    /* a step longer than the sequence takes one element: clamp it so p += step cannot overflow */
+    if (step > len) step = len + 1;
+    if (step < -len) step = -len - 1;
     int64_t lo, hi;
     if (step > 0) {
         lo = a.type == JV_NONE ? 0 : jv_as_int(a);
@@ -283,10 +296,11 @@ static int get_slice(jr *r, jv obj, jv a, jv b, jv c, jv *out) {
         size_t n = jv_sn(obj);
         bool ascii = jv_str_ascii(obj);
         if (step == 1) {
-            if (hi <= lo) { *out = jv_empty_str(); return 0; }
+            if (hi <= lo) { *out = jv_empty_str(); out->flags = obj.flags & JVF_MARKUP; return 0; }
             size_t x = ascii ? (size_t)lo : ju_cp_offset(s, n, (size_t)lo);
             size_t y = ascii ? (size_t)hi : x + ju_cp_offset(s + x, n - x, (size_t)(hi - lo));
             *out = jv_str(s + x, y - x);
+            out->flags = obj.flags & JVF_MARKUP;
             return 0;
         }
         /* general step: index code points */
@@ -300,19 +314,20 @@ static int get_slice(jr *r, jv obj, jv a, jv b, jv c, jv *out) {
             jb_put(&buf, s + offs[p], offs[p + 1] - offs[p]);
         colloq_free(offs);
         *out = jb_take_str(&buf);
+        out->flags = obj.flags & JVF_MARKUP;
         return 0;
     }
     uint8_t kind = obj.u.l->kind == JL_TUPLE ? JL_TUPLE : JL_LIST;
     jv res = jv_list(kind, 0);
     for (int64_t p = lo; step > 0 ? p < hi : p > hi; p += step) jl_push(res, jv_ref(obj.u.l->v[p]));
-    if (obj.u.l->kind == JL_RANGE) {
+    if (obj.u.l->kind == JL_RANGE && res.u.l->h.rc > 0) {
         /* a slice of a range is a range */
         jlist *l = res.u.l;
         l->kind = JL_RANGE;
         int64_t st = obj.u.l->rstep;
-        l->rstart = obj.u.l->rstart + lo * st;
-        l->rstop = obj.u.l->rstart + hi * st;
-        l->rstep = st * step;
+        l->rstart = (int64_t)((uint64_t)obj.u.l->rstart + (uint64_t)lo * (uint64_t)st);
+        l->rstop = (int64_t)((uint64_t)obj.u.l->rstart + (uint64_t)hi * (uint64_t)st);
+        l->rstep = (int64_t)((uint64_t)st * (uint64_t)given_step);
     }
     *out = res;
     return 0;
@@ -331,7 +346,13 @@ static int repeat(jr *r, jv seq, int64_t times, jv *out) {
         if (n && (uint64_t)times > (SIZE_MAX / 2) / n) { jv_tls.limit = true; *out = jv_empty_str(); return 0; }
         jstr *s = jstr_alloc(n * (size_t)times);
         if (!s) { *out = jv_empty_str(); return 0; }
-        for (int64_t i = 0; i < times; i++) memcpy(s->s + (size_t)i * n, jv_sp(seq), n);
+        size_t total = n * (size_t)times, done = total ? n : 0;
+        if (total) memcpy(s->s, jv_sp(seq), n);
+        while (done < total) {                  /* double the filled prefix */
+            size_t k = done < total - done ? done : total - done;
+            memcpy(s->s + done, s->s, k);
+            done += k;
+        }
         *out = jv_str_take(s);
         out->flags = seq.flags & JVF_MARKUP;
         return 0;
@@ -454,6 +475,7 @@ int jm_percent_format(jr *r, jv fmt, jv args, jv *out);
 int je_binop(jr *r, int op, jv a, jv b, jv *out) {
     static const char *names[] = { "+", "-", "*", "/", "//", "%", "** or pow()" };
     if (a.type == JV_UNDEF) return jr_fail_undef(r, a);
+    if (op == OP_MOD && a.type == JV_STR) return jm_percent_format(r, a, b, out);   /* str.__mod__ first */
     if (b.type == JV_UNDEF) return jr_fail_undef(r, b);
     if (jv_is_num(a) && jv_is_num(b)) return num_op(r, op, a, b, out);
     switch (op) {
@@ -624,7 +646,7 @@ static int eval_getitem(jr *r, jscope *s, const jnode *n, jv *out) {
         if (rc == 0) {
             r->line = n->line;
             if (obj.type == JV_UNDEF) rc = jr_fail_undef(r, obj);
-            else rc = get_slice(r, obj, p[0], p[1], p[2], out);
+            else rc = get_slice(r, obj, p[0], p[1], p[2], r->folding, out);
         }
         for (int i = 0; i < 3; i++) jv_unref(p[i]);
     } else {
@@ -641,6 +663,10 @@ static int eval_getitem(jr *r, jscope *s, const jnode *n, jv *out) {
 }
 
 static int eval_node(jr *r, jscope *s, const jnode *n, jv *out) {
+    /* folding (jinja2's compile-time evaluation) stops at anything not a literal */
+    if (r->folding && (n->kind == JN_NAME || n->kind == JN_CALL || (n->flags & JNF_CONTEXT) ||
+                       ((n->kind == JN_FILTER || n->kind == JN_TEST) && n->fid < 0)))
+        return jr_fail(r, "not a constant");
     switch (n->kind) {
     case JN_CONST: *out = n->val; return 0;
     case JN_NAME:
@@ -729,19 +755,59 @@ static int eval_node(jr *r, jscope *s, const jnode *n, jv *out) {
                             "section was defined.", n->line);
         return 0;
     }
+    case JN_SLICE:
+        /* a slice inside a tuple subscript: jinja2 then looks up a tuple key, which fails */
+        *out = jv_undef_msg("slice objects are not supported as keys");
+        return 0;
     default:
         return jr_fail(r, "internal error: cannot evaluate node kind %d", n->kind);
     }
 }
 
+/* jinja2's has_safe_repr: may a folded value be put back into the compiled template? */
+static bool safe_repr(jv v, int depth) {
+    if (depth > 64) return false;
+    switch (v.type) {
+    case JV_NONE: case JV_BOOL: case JV_INT: case JV_FLOAT: case JV_STR: return true;
+    case JV_LIST:
+        if (v.u.l->kind == JL_RANGE) return true;
+        if (v.u.l->kind != JL_LIST && v.u.l->kind != JL_TUPLE) return false;
+        for (size_t i = 0; i < v.u.l->n; i++) if (!safe_repr(v.u.l->v[i], depth + 1)) return false;
+        return true;
+    case JV_DICT:
+        for (size_t i = 0; i < v.u.d->n; i++)
+            if (!safe_repr(v.u.d->k[i], depth + 1) || !safe_repr(v.u.d->v[i], depth + 1)) return false;
+        return true;
+    default: return false;
+    }
+}
+
+/* A literal-only expression: jinja2 computes it at compile time, where a slice goes
+ * through getitem (failures give undefined).  The folded value is kept when the
+ * optimizer could keep it (a safe repr, or the whole expression of a {{ }});
+ * otherwise the expression runs normally. */
+static int eval_folded(jr *r, jscope *s, const jnode *n, jv *out) {
+    r->folding = true;
+    int rc = eval_node(r, s, n, out);
+    r->folding = false;
+    if (rc == 0 && jr_ok(r) && (n == r->output_expr || safe_repr(*out, 0))) return 0;
+    if (rc == 0) jv_unref(*out);
+    *out = jv_none();
+    if (r->raised || r->oom || jv_tls.oom || jv_tls.limit) return -1;
+    r->failed = false;
+    r->msg[0] = 0;
+    return eval_node(r, s, n, out);
+}
+
 int je_eval(jr *r, jscope *s, const jnode *n, jv *out) {
     *out = jv_none();
-    if (++r->depth > JINJA_MAX_EVAL_DEPTH) {
+    if (++r->depth > JINJA_MAX_EVAL_DEPTH || jinja_stack_used(r->stack_base) > r->max_stack) {
         r->depth--;
         return jr_fail(r, "maximum recursion depth exceeded");
     }
     r->line = n->line;
-    int rc = eval_node(r, s, n, out);
+    int rc = (n->flags & (JNF_CONST | JNF_MAYFOLD)) && n->kind != JN_CONST && !r->folding
+                 ? eval_folded(r, s, n, out) : eval_node(r, s, n, out);
     r->depth--;
     if (rc == 0 && !jr_ok(r)) { jv_unref(*out); *out = jv_none(); rc = -1; }
     if (rc < 0) { *out = jv_none(); return -1; }

@@ -36,21 +36,32 @@ bool jr_ok(jr *r) {
     return true;
 }
 
+/* One loop iteration, call or filter; data work (elements, compared items, string
+ * bytes / 16) counts against the same budget. */
 int jr_step(jr *r) {
-    if (++r->steps > r->max_steps) return jr_fail(r, "template exceeded its work budget (%llu steps)",
-                                                  (unsigned long long)r->max_steps);
+    r->steps++;
+    if (r->steps + jv_tls.work + jv_tls.bytes / 16 > r->max_steps)
+        return jr_fail(r, "template exceeded its work budget (%llu steps)", (unsigned long long)r->max_steps);
     return 0;
 }
 
 /* ---- scopes ---- */
 
-static jscope *scope_new(jscope *parent) {
+static int scope_set(jscope *s, const char *name, jv take);
+
+/* A new scope for the frame whose body is `body`: names the frame assigns before
+ * using start out missing (see jinja_symbols.c). */
+static jscope *scope_new_for(jscope *parent, const jnode *body) {
     jscope *s = jmalloc(sizeof *s);
     if (!s) return NULL;
     memset(s, 0, sizeof *s);
     s->parent = parent;
+    if (body)
+        for (size_t i = 0; i < body->nmasked; i++) scope_set(s, body->masked[i], jv_missing());
     return s;
 }
+
+static jscope *scope_new(jscope *parent) { return scope_new_for(parent, NULL); }
 
 static void scope_free(jscope *s) {
     for (size_t i = 0; i < s->n; i++) jv_unref(s->vals[i]);
@@ -91,7 +102,11 @@ static int scope_set(jscope *s, const char *name, jv take) {
 bool je_lookup(jr *r, jscope *s, const char *name, jv *out) {
     for (; s; s = s->parent)
         for (size_t i = 0; i < s->n; i++)
-            if (!strcmp(s->names[i], name)) { *out = jv_ref(s->vals[i]); return true; }
+            if (!strcmp(s->names[i], name)) {
+                if (jv_is_missing(s->vals[i])) return false;   /* assigned later in its frame */
+                *out = jv_ref(s->vals[i]);
+                return true;
+            }
     jv *v = jd_get_str(r->ctx.u.d, name, strlen(name));
     if (v) { *out = jv_ref(*v); return true; }
     int g = jm_global(name);
@@ -138,54 +153,68 @@ static int assign(jr *r, jscope *s, const jnode *t, jv v) {
 
 /* ---- loops ---- */
 
-static int run_loop(jr *r, jscope *s, const jnode *n, jv items, int depth0, jbuf *out) {
-    jv list = jv_ref(items);
-    if (n->e) {
-        jv kept = jv_list(JL_LIST, 0);
-        for (size_t i = 0; i < jl_len(list); i++) {
-            if (jr_step(r) < 0) { jv_unref(kept); jv_unref(list); return EX_ERR; }
-            jscope *tmp = scope_new(s);
-            jv c = jv_none();
-            int rc = tmp ? assign(r, tmp, n->a, jl_at(list, i)) : -1;
-            if (rc == 0) rc = je_eval(r, tmp, n->e, &c);
-            scope_end(r, tmp);
-            if (rc < 0 || !jr_ok(r)) { jv_unref(kept); jv_unref(list); return EX_ERR; }
-            if (jv_truthy(c)) jl_push(kept, jv_ref(jl_at(list, i)));
-            jv_unref(c);
-        }
-        jv_unref(list);
-        list = kept;
+int je_loop_fill(jr *r, jloop *lp, size_t want) {
+    while (!lp->all && jl_len(lp->items) < want) {
+        if (lp->src_pos >= jl_len(lp->src)) { lp->all = true; break; }
+        jv item = jl_at(lp->src, lp->src_pos++);
+        if (jr_step(r) < 0) return -1;
+        jscope *tmp = scope_new(lp->scope);
+        jv c = jv_none();
+        int rc = tmp ? assign(r, tmp, lp->node->a, item) : -1;
+        if (rc == 0) rc = je_eval(r, tmp, lp->node->e, &c);
+        scope_end(r, tmp);
+        if (rc < 0 || !jr_ok(r)) { jv_unref(c); return -1; }
+        if (jv_truthy(c)) jl_push(lp->items, jv_ref(item));
+        jv_unref(c);
     }
-    if (n->flags & JNF_RECURSIVE) capture(s);
+    return 0;
+}
+
+static int run_loop(jr *r, jscope *s, const jnode *n, jv items, int depth0, jbuf *out) {
     jloop *lp = jmalloc(sizeof *lp);
-    if (!lp) { jv_unref(list); return EX_ERR; }
+    if (!lp) return EX_ERR;
     memset(lp, 0, sizeof *lp);
     lp->h.rc = 1; lp->h.type = JV_LOOP;
-    lp->items = list;
     lp->depth0 = depth0;
     lp->last = jv_none();
     lp->node = n;
     lp->scope = s;
+    if (n->e) {
+        /* the loop filter runs lazily, interleaved with the body as in jinja2 */
+        lp->src = jv_ref(items);
+        lp->items = jv_list(JL_LIST, 0);
+        capture(s);
+    } else {
+        lp->src = jv_none();
+        lp->items = jv_ref(items);
+        lp->all = true;
+    }
+    if (n->flags & JNF_RECURSIVE) capture(s);
     jv loopv = { .type = JV_LOOP };
     loopv.u.lp = lp;
     jl_push(r->loops, jv_ref(loopv));
-    size_t cnt = jl_len(list);
     int rc = EX_OK;
-    for (size_t i = 0; i < cnt; i++) {
+    /* jinja2 runs the else block unless some iteration reached the end of the body:
+     * a break or continue before that leaves it pending */
+    bool completed = false;
+    for (size_t i = 0;; i++) {
+        if (je_loop_fill(r, lp, i + 1) < 0) { rc = EX_ERR; break; }
+        if (i >= jl_len(lp->items)) break;
         if (jr_step(r) < 0) { rc = EX_ERR; break; }
-        jscope *sc = scope_new(s);
+        jscope *sc = scope_new_for(s, n->c);
         if (!sc) { rc = EX_ERR; break; }
         lp->i = i;
         scope_set(sc, "loop", jv_ref(loopv));
-        if (assign(r, sc, n->a, jl_at(list, i)) < 0) { scope_end(r, sc); rc = EX_ERR; break; }
+        if (assign(r, sc, n->a, jl_at(lp->items, i)) < 0) { scope_end(r, sc); rc = EX_ERR; break; }
         rc = je_exec(r, sc, n->c, out);
         scope_end(r, sc);
+        if (rc == EX_OK) completed = true;
         if (rc == EX_BREAK) { rc = EX_OK; break; }
         if (rc == EX_CONTINUE) rc = EX_OK;
         if (rc < 0) break;
     }
-    if (rc == EX_OK && cnt == 0 && n->d) {
-        jscope *sc = scope_new(s);
+    if (rc == EX_OK && !completed && n->d) {
+        jscope *sc = scope_new_for(s, n->d);
         rc = sc ? je_exec(r, sc, n->d, out) : EX_ERR;
         scope_end(r, sc);
     }
@@ -221,7 +250,7 @@ int je_call_macro(jr *r, jfunc *f, jcall *c, jv *out) {
     if (r->macro_depth >= JINJA_MAX_MACRO_DEPTH) return jr_fail(r, "maximum recursion depth exceeded");
     if (jr_step(r) < 0) return -1;
     size_t np = m->nparams, npos = c->npos < np ? c->npos : np;
-    jscope *sc = scope_new(f->scope);
+    jscope *sc = scope_new_for(f->scope, m->b);
     bool *used = jmalloc((c->nkw ? c->nkw : 1) * sizeof(bool));
     jv *vals = jmalloc((np ? np : 1) * sizeof(jv));
     int rc = 0;
@@ -313,7 +342,7 @@ static int exec_callblock(jr *r, jscope *s, const jnode *n, jbuf *out) {
 
 /* Render a body in its own scope into a string (set blocks, filter blocks). */
 static int render_block(jr *r, jscope *s, const jnode *body, const jnode *filter, jv *out) {
-    jscope *sc = scope_new(s);
+    jscope *sc = scope_new_for(s, body);
     if (!sc) return EX_ERR;
     jbuf b = { 0 };
     int rc = je_exec(r, sc, body, &b);
@@ -345,7 +374,10 @@ static int exec_node(jr *r, jscope *s, const jnode *n, jbuf *out) {
         return EX_OK;
     case JN_OUTPUT: {
         jv v;
-        if (je_eval(r, s, n->a, &v) < 0) return EX_ERR;
+        r->output_expr = n->a;
+        int erc = je_eval(r, s, n->a, &v);
+        r->output_expr = NULL;
+        if (erc < 0) return EX_ERR;
         int rc = je_write(r, out, v);
         jv_unref(v);
         return rc < 0 ? EX_ERR : EX_OK;
@@ -411,7 +443,7 @@ static int exec_node(jr *r, jscope *s, const jnode *n, jbuf *out) {
         int rc = EX_OK;
         for (; got < n->nkids; got++)
             if (je_eval(r, s, n->args->pos[got], &vals[got]) < 0) { rc = EX_ERR; break; }
-        jscope *sc = rc == EX_OK ? scope_new(s) : NULL;
+        jscope *sc = rc == EX_OK ? scope_new_for(s, n->b) : NULL;
         if (rc == EX_OK && !sc) rc = EX_ERR;
         for (size_t i = 0; i < n->nkids && rc == EX_OK; i++)
             if (assign(r, sc, n->kids[i], vals[i]) < 0) rc = EX_ERR;
@@ -422,7 +454,7 @@ static int exec_node(jr *r, jscope *s, const jnode *n, jbuf *out) {
         return rc;
     }
     case JN_SCOPE: {
-        jscope *sc = scope_new(s);
+        jscope *sc = scope_new_for(s, n->b);
         if (!sc) return EX_ERR;
         int rc = je_exec(r, sc, n->b, out);
         scope_end(r, sc);
@@ -437,7 +469,7 @@ static int exec_node(jr *r, jscope *s, const jnode *n, jbuf *out) {
 }
 
 int je_exec(jr *r, jscope *s, const jnode *n, jbuf *out) {
-    if (++r->depth > JINJA_MAX_EVAL_DEPTH) {
+    if (++r->depth > JINJA_MAX_EVAL_DEPTH || jinja_stack_used(r->stack_base) > r->max_stack) {
         r->depth--;
         jr_fail(r, "maximum recursion depth exceeded");
         return EX_ERR;
@@ -485,17 +517,20 @@ int jinja_render_ex(const jinja_template *t, const jinja_value *ctx, const jinja
     if (ctx && jinja_value_jv(ctx).type != JV_DICT)
         return colloq_seterr(err, COLLOQ_ERR_ARG, "the render context must be a dict");
     jv_tls.oom = false; jv_tls.limit = false;
+    jv_tls.work = 0; jv_tls.bytes = 0;
     jv_tls.max_str = opts && opts->max_output ? opts->max_output : (size_t)16 << 20;
     jr r;
     memset(&r, 0, sizeof r);
     r.t = t;
     r.ctx = ctx ? jv_ref(jinja_value_jv(ctx)) : jv_dict();
-    r.max_steps = opts && opts->max_steps ? opts->max_steps : 20000000;
+    r.max_steps = opts && opts->max_steps ? opts->max_steps : 10000000;
     r.now = opts && opts->now_set ? opts->now : (int64_t)time(NULL);
     r.utc = opts && opts->utc;
+    r.stack_base = (uintptr_t)__builtin_frame_address(0);
+    r.max_stack = opts && opts->max_stack ? opts->max_stack : JINJA_STACK_BUDGET;
     r.namespaces = jv_list(JL_LIST, 0);
     r.loops = jv_list(JL_LIST, 0);
-    r.root = scope_new(NULL);
+    r.root = scope_new_for(NULL, t->root);
     jbuf b = { 0 };
     int rc = EX_ERR;
     if (r.root && jr_ok(&r)) rc = je_exec(&r, r.root, t->root, &b);

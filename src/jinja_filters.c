@@ -44,6 +44,18 @@ static jv mark(jv v, jv like) { v.flags = (uint8_t)((v.flags & ~JVF_MARKUP) | (l
 
 static jv make_gen(jv list_take) { if (list_take.u.l->h.rc > 0) list_take.u.l->kind = JL_GEN; return list_take; }
 
+/* Filters that jinja2 writes as generators fail only when consumed: turn an error into
+ * a generator that raises it when iterated. */
+static int defer_error(jr *r, jv *out) {
+    if (!r->failed || r->raised || r->oom || jv_tls.oom || jv_tls.limit) return -1;
+    jv g = make_gen(jv_list(JL_LIST, 0));
+    if (g.u.l->h.rc > 0) g.u.l->lazy = jv_undef_msg("%s", r->msg);
+    r->failed = false;
+    r->msg[0] = 0;
+    *out = g;
+    return 0;
+}
+
 /* ---- attribute paths (make_attrgetter) ---- */
 
 static int attr_path(jr *r, jv item, jv attribute, jv deflt, bool lower, jv *out) {
@@ -207,7 +219,7 @@ static int f_title(jr *r, jv in, jcall *c, jv *out) {
     jbuf b = { 0 };
     /* split on runs of [-\s({\[<]; each piece: first char upper, rest lower */
     while (i < n) {
-        size_t st = i, k = i;
+        size_t k = i;
         uint32_t c0 = ju_next(p, n, &k);
         bool sep = c0 == '-' || c0 == '(' || c0 == '{' || c0 == '[' || c0 == '<' || ju_isspace(c0);
         while (i < n) {
@@ -219,7 +231,6 @@ static int f_title(jr *r, jv in, jcall *c, jv *out) {
         }
         ju_case1(&b, c0, JU_UPPER);
         ju_case(&b, p + k, i - k, JU_LOWER);
-        (void)st;
     }
     jv_unref(s);
     *out = jb_take_str(&b);
@@ -239,8 +250,8 @@ static int f_center(jr *r, jv in, jcall *c, jv *out) {
     for (int64_t i = 0; i < left; i++) jb_putc(&b, ' ');
     jb_put(&b, jv_sp(s), jv_sn(s));
     for (int64_t i = 0; i < marg - left; i++) jb_putc(&b, ' ');
+    *out = mark(jb_take_str(&b), s);
     jv_unref(s);
-    *out = jb_take_str(&b);
     return 0;
 }
 
@@ -253,7 +264,10 @@ static int f_length(jr *r, jv in, jcall *c, jv *out) {
     case JV_LIST:
         if (in.u.l->kind != JL_GEN && in.u.l->kind != JL_REVITER) { *out = jv_int((int64_t)in.u.l->n); return 0; }
         break;
-    case JV_LOOP: *out = jv_int((int64_t)jl_len(in.u.lp->items)); return 0;
+    case JV_LOOP:
+        if (je_loop_fill(r, in.u.lp, SIZE_MAX) < 0) return -1;
+        *out = jv_int((int64_t)jl_len(in.u.lp->items));
+        return 0;
     default: break;
     }
     return jr_fail(r, "object of type '%s' has no len()", jv_typename(in));
@@ -318,6 +332,7 @@ static int f_first(jr *r, jv in, jcall *c, jv *out) {
     NOARGS("first");
     if (in.type == JV_LIST && (in.u.l->kind == JL_GEN || in.u.l->kind == JL_REVITER)) {
         jlist *l = in.u.l;
+        if (l->lazy.type == JV_UNDEF && l->lazy.u.s) return jr_fail_undef(r, l->lazy);
         if (l->pos < l->n) { *out = jv_ref(l->v[l->pos]); if (l->h.rc >= 0) l->pos++; return 0; }
         *out = jv_undef_msg("No first item, sequence was empty.");
         return 0;
@@ -379,6 +394,7 @@ static bool parse_float(jv s, double *out) {
 static int f_float(jr *r, jv in, jcall *c, jv *out) {
     BIND("float", "default");
     double f;
+    if (in.type == JV_UNDEF) return jr_fail_undef(r, in);   /* Undefined.__float__ raises */
     if (jv_is_num(in)) { *out = jv_float(jv_as_float(in)); return 0; }
     if (in.type == JV_STR && parse_float(in, &f)) { *out = jv_float(f); return 0; }
     *out = jv_is_missing(a[0]) ? jv_float(0.0) : jv_ref(a[0]);
@@ -421,6 +437,7 @@ static int f_int(jr *r, jv in, jcall *c, jv *out) {
     int64_t base = 10, v;
     if (!jv_is_missing(a[1]) && need_int(r, a[1], &base) < 0) return -1;
     jv dflt = jv_is_missing(a[0]) ? jv_int(0) : a[0];
+    if (in.type == JV_UNDEF) return jr_fail_undef(r, in);   /* Undefined.__int__ raises */
     if (jv_is_intlike(in)) { *out = jv_int(jv_as_int(in)); return 0; }
     if (in.type == JV_FLOAT) {
         if (in.u.f != in.u.f) return jr_fail(r, "cannot convert float NaN to integer");
@@ -663,7 +680,7 @@ static int f_reverse(jr *r, jv in, jcall *c, jv *out) {
             jb_put(&b, p + j, e - j);
             e = j;
         }
-        *out = jb_take_str(&b);
+        *out = mark(jb_take_str(&b), in);
         return 0;
     }
     bool gen = in.type == JV_LIST && (in.u.l->kind == JL_GEN || in.u.l->kind == JL_REVITER);
@@ -833,29 +850,35 @@ static int f_trim(jr *r, jv in, jcall *c, jv *out) {
 
 static int f_truncate(jr *r, jv in, jcall *c, jv *out) {
     BIND("truncate", "length", "killwords", "end", "leeway");
-    int64_t length = 255, leeway = 5;
+    int64_t length = 255, leeway = 5, len;
     if (!jv_is_missing(a[0]) && need_int(r, a[0], &length) < 0) return -1;
     if (!jv_is_missing(a[3]) && a[3].type != JV_NONE && need_int(r, a[3], &leeway) < 0) return -1;
-    jv end = jv_is_missing(a[2]) ? jv_cstr("...") : jv_to_strv(a[2]);
-    jv s = jv_to_strv(in);
-    int64_t len = (int64_t)jv_str_ncp(s), endn = (int64_t)jv_str_ncp(end);
+    jv end = jv_is_missing(a[2]) ? jv_cstr("...") : jv_ref(a[2]);
+    int64_t endn = end.type == JV_STR ? (int64_t)jv_str_ncp(end) : -1;
     int rc = 0;
-    if (length < endn) rc = jr_fail(r, "expected length >= %lld, got %lld", (long long)endn, (long long)length);
+    jv n;
+    if (endn < 0) rc = jr_fail(r, "object of type '%s' has no len()", jv_typename(end));
+    else if (length < endn) rc = jr_fail(r, "expected length >= %lld, got %lld", (long long)endn, (long long)length);
     else if (leeway < 0) rc = jr_fail(r, "expected leeway >= 0, got %lld", (long long)leeway);
-    else if (len <= length + leeway) *out = jv_ref(s);
-    else {
-        size_t cut = ju_cp_offset(jv_sp(s), jv_sn(s), (size_t)(length - endn));
-        if (!arg_true(a[1])) {
-            size_t k = cut;
-            while (k > 0 && jv_sp(s)[k - 1] != ' ') k--;
-            if (k > 0) cut = k - 1;
+    else if ((rc = f_length(r, in, &(jcall){ 0 }, &n)) == 0) {
+        len = n.u.i;
+        /* like jinja2: short values come back unchanged, whatever their type */
+        if (len <= length + leeway) *out = jv_ref(in);
+        else if (in.type != JV_STR) rc = jr_fail(r, "'%s' object has no attribute 'rsplit'", jv_typename(in));
+        else {
+            size_t cut = ju_cp_offset(jv_sp(in), jv_sn(in), (size_t)(length - endn));
+            if (!arg_true(a[1])) {
+                size_t k = cut;
+                while (k > 0 && jv_sp(in)[k - 1] != ' ') k--;
+                if (k > 0) cut = k - 1;
+            }
+            jbuf b = { 0 };
+            jb_put(&b, jv_sp(in), cut);
+            jb_put(&b, jv_sp(end), jv_sn(end));
+            *out = jb_take_str(&b);
         }
-        jbuf b = { 0 };
-        jb_put(&b, jv_sp(s), cut);
-        jb_put(&b, jv_sp(end), jv_sn(end));
-        *out = jb_take_str(&b);
     }
-    jv_unref(s); jv_unref(end);
+    jv_unref(end);
     return rc;
 }
 
@@ -902,6 +925,8 @@ static int f_unsupported(jr *r, jv in, jcall *c, jv *out) {
     return jr_fail(r, "this filter is not supported by colloq's template engine");
 }
 
+static int f_length(jr *r, jv in, jcall *c, jv *out);
+
 static const struct { const char *name; filter_fn fn; } filters[] = {
     {"abs", f_abs}, {"attr", f_attr}, {"batch", f_batch}, {"capitalize", f_capitalize},
     {"center", f_center}, {"count", f_length}, {"d", f_default}, {"default", f_default},
@@ -931,108 +956,15 @@ int jf_apply_filter(jr *r, int id, jv in, jcall *c, jv *out) {
     if (jr_step(r) < 0) return -1;
     *out = jv_none();
     int rc = filters[id].fn(r, in, c, out);
-    if (rc < 0) { jv_unref(*out); *out = jv_none(); return -1; }
+    if (rc < 0) {
+        filter_fn f = filters[id].fn;
+        jv_unref(*out);
+        *out = jv_none();
+        if (f == f_batch || f == f_items || f == f_map || f == f_select || f == f_reject ||
+            f == f_selectattr || f == f_rejectattr || f == f_slice || f == f_unique)
+            return defer_error(r, out);
+        return -1;
+    }
     return 0;
 }
 
-/* ---- tests ---- */
-
-enum {
-    T_ODD, T_EVEN, T_DIVISIBLEBY, T_DEFINED, T_UNDEFINED, T_FILTER, T_TEST, T_NONE, T_BOOLEAN,
-    T_FALSE, T_TRUE, T_INTEGER, T_FLOAT, T_LOWER, T_UPPER, T_STRING, T_MAPPING, T_NUMBER,
-    T_SEQUENCE, T_ITERABLE, T_CALLABLE, T_SAMEAS, T_ESCAPED, T_IN,
-    T_EQ, T_EQ2, T_EQUALTO, T_NE, T_NE2, T_GT, T_GT2, T_GREATERTHAN, T_GE, T_GE2,
-    T_LT, T_LT2, T_LESSTHAN, T_LE, T_LE2
-};
-static const char *const tests[] = {
-    "odd", "even", "divisibleby", "defined", "undefined", "filter", "test", "none", "boolean",
-    "false", "true", "integer", "float", "lower", "upper", "string", "mapping", "number",
-    "sequence", "iterable", "callable", "sameas", "escaped", "in",
-    "==", "eq", "equalto", "!=", "ne", ">", "gt", "greaterthan", ">=", "ge",
-    "<", "lt", "lessthan", "<=", "le", NULL
-};
-
-int jf_test_id(const char *name) {
-    for (int i = 0; tests[i]; i++) if (!strcmp(tests[i], name)) return i;
-    return -1;
-}
-
-static int test_mod(jr *r, jv v, jv m, bool *out, int64_t want) {
-    jv res;
-    if (je_binop(r, OP_MOD, v, m, &res) < 0) return -1;
-    jv w = jv_int(want);
-    *out = jv_eq(res, w);
-    jv_unref(res);
-    return 0;
-}
-
-int jf_apply_test(jr *r, int id, jv v, jcall *c, bool *out) {
-    jv a[1];
-    *out = false;
-    static const char *const one[] = { "other" };
-    bool needs_arg = id == T_DIVISIBLEBY || id == T_SAMEAS || id == T_IN || id >= T_EQ;
-    if (jcall_bind(r, tests[id], c, one, needs_arg ? 1 : 0, a) < 0) return -1;
-    if (needs_arg && jv_is_missing(a[0])) return jr_fail(r, "test '%s' takes one argument", tests[id]);
-    switch (id) {
-    case T_ODD: return test_mod(r, v, jv_int(2), out, 1);
-    case T_EVEN: return test_mod(r, v, jv_int(2), out, 0);
-    case T_DIVISIBLEBY: return test_mod(r, v, a[0], out, 0);
-    case T_DEFINED: *out = v.type != JV_UNDEF; return 0;
-    case T_UNDEFINED: *out = v.type == JV_UNDEF; return 0;
-    case T_FILTER: *out = v.type == JV_STR && jf_filter_id(jv_sp(v)) >= 0; return 0;
-    case T_TEST: *out = v.type == JV_STR && jf_test_id(jv_sp(v)) >= 0; return 0;
-    case T_NONE: *out = v.type == JV_NONE; return 0;
-    case T_BOOLEAN: *out = v.type == JV_BOOL; return 0;
-    case T_FALSE: *out = v.type == JV_BOOL && !v.u.b; return 0;
-    case T_TRUE: *out = v.type == JV_BOOL && v.u.b; return 0;
-    case T_INTEGER: *out = v.type == JV_INT; return 0;
-    case T_FLOAT: *out = v.type == JV_FLOAT; return 0;
-    case T_LOWER: case T_UPPER: {
-        jv str = jv_to_strv(v);
-        const char *p = jv_sp(str);
-        size_t n = jv_sn(str), i = 0;
-        bool cased = false, ok = true;
-        while (i < n) {
-            uint32_t ch = ju_next(p, n, &i);
-            if (id == T_LOWER ? ju_isupper(ch) : ju_islower(ch)) ok = false;
-            if (id == T_LOWER ? ju_islower(ch) : ju_isupper(ch)) cased = true;
-        }
-        jv_unref(str);
-        *out = ok && cased;
-        return 0;
-    }
-    case T_STRING: *out = v.type == JV_STR; return 0;
-    case T_MAPPING: *out = v.type == JV_DICT; return 0;
-    case T_NUMBER: *out = jv_is_num(v); return 0;
-    case T_SEQUENCE:
-        *out = v.type == JV_UNDEF || v.type == JV_STR || v.type == JV_DICT ||
-               (v.type == JV_LIST && (v.u.l->kind == JL_LIST || v.u.l->kind == JL_TUPLE || v.u.l->kind == JL_RANGE));
-        return 0;
-    case T_ITERABLE:
-        *out = v.type == JV_UNDEF || v.type == JV_STR || v.type == JV_DICT || v.type == JV_LIST || v.type == JV_LOOP;
-        return 0;
-    case T_CALLABLE: *out = v.type == JV_FUNC || v.type == JV_LOOP || v.type == JV_UNDEF; return 0;
-    case T_SAMEAS:
-        if (jv_isheap(v) || jv_isheap(a[0])) *out = v.type == a[0].type && v.u.o == a[0].u.o;
-        else *out = v.type == a[0].type && jv_eq(v, a[0]);
-        return 0;
-    case T_ESCAPED: *out = v.type == JV_STR && (v.flags & JVF_MARKUP); return 0;
-    case T_IN: return je_contains(r, a[0], v, out);
-    case T_EQ: case T_EQ2: case T_EQUALTO: *out = jv_eq(v, a[0]); return 0;
-    case T_NE: case T_NE2: *out = !jv_eq(v, a[0]); return 0;
-    default: {
-        int o;
-        char msg[200];
-        const char *sym = id <= T_GREATERTHAN ? ">" : id <= T_GE2 ? ">=" : id <= T_LESSTHAN ? "<" : "<=";
-        if (v.type == JV_UNDEF) return jr_fail_undef(r, v);
-        if (a[0].type == JV_UNDEF) return jr_fail_undef(r, a[0]);
-        if (jv_order(v, a[0], sym, &o, msg, sizeof msg) < 0) return jr_fail(r, "%s", msg);
-        if (o == 2) { *out = false; return 0; }
-        if (id <= T_GREATERTHAN) *out = o > 0;
-        else if (id <= T_GE2) *out = o >= 0;
-        else if (id <= T_LESSTHAN) *out = o < 0;
-        else *out = o <= 0;
-        return 0;
-    }
-    }
-}

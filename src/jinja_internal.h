@@ -13,13 +13,20 @@
 #include "util.h"
 
 /* ---- limits (untrusted templates) ---- */
-#define JINJA_MAX_NEST        800      /* nesting of values in repr/json/compare */
+#define JINJA_MAX_NEST        512      /* nesting of values in repr/json/compare */
 #define JINJA_MAX_EXPR_HEIGHT 400      /* height of one expression tree */
 #define JINJA_MAX_PARSE_DEPTH 200      /* parser recursion (nested blocks/brackets) */
 #define JINJA_MAX_EVAL_DEPTH  3000     /* evaluator recursion */
 #define JINJA_MAX_MACRO_DEPTH 200      /* nested macro calls */
-#define JINJA_MAX_ITEMS       (1u << 22) /* elements of one list or dict */
+#define JINJA_MAX_ITEMS       (1u << 20) /* elements of one list or dict */
 #define JINJA_MAX_RANGE       100000   /* as Jinja's sandbox */
+#define JINJA_STACK_BUDGET    (512u << 10) /* default bytes of stack the parser/renderer may use */
+
+/* Bytes of stack used since base (stacks grow down on the targets colloq supports). */
+static inline size_t jinja_stack_used(uintptr_t base) {
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    return base > here ? base - here : here - base;
+}
 
 /* ---- values ---- */
 typedef enum {
@@ -64,6 +71,7 @@ struct jlist {
     size_t pos;                          /* JL_GEN / JL_REVITER: items consumed */
     jv *v;
     int64_t rstart, rstop, rstep;        /* JL_RANGE, for printing */
+    jv lazy;                             /* JL_GEN: an error raised when it is consumed */
 };
 
 struct jdict {
@@ -89,7 +97,10 @@ struct jfunc {
 
 struct jloop {
     jobj h;
-    jv items;                            /* list of the (filtered) items */
+    jv src;                              /* the iterated values */
+    size_t src_pos;                      /* next of src to test against the loop filter */
+    bool all;                            /* every value of src tested */
+    jv items;                            /* the values that passed, so far */
     size_t i;                            /* index0 */
     int depth0;
     jv last; bool have_last;             /* loop.changed() */
@@ -99,7 +110,11 @@ struct jloop {
 
 /* Sticky per-thread failure state: allocation failures and size limits set a flag
  * and return harmless placeholders; the renderer checks the flags. */
-typedef struct { bool oom; bool limit; size_t max_str; } jv_tls_t;
+typedef struct {
+    bool oom; bool limit; size_t max_str;
+    uint64_t work;              /* elements built, compared or sorted (render budget) */
+    uint64_t bytes;             /* string bytes built or scanned (a unit of work per 16) */
+} jv_tls_t;
 extern _Thread_local jv_tls_t jv_tls;
 
 void *jmalloc(size_t n);
@@ -252,6 +267,9 @@ enum { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE, CMP_IN, CMP_NOTIN };
 #define JNF_CALLER    2u   /* macro body uses caller */
 #define JNF_VARARGS   4u
 #define JNF_KWARGS    8u
+#define JNF_CONST     16u  /* expression of literals only: jinja2 folds it at compile time */
+#define JNF_MAYFOLD   32u  /* if-expression / and / or with a literal test: may fold */
+#define JNF_CONTEXT   64u  /* filter that needs the render context: never folded */
 
 typedef struct jnode jnode;
 typedef struct {
@@ -272,9 +290,15 @@ struct jnode {
     uint8_t *ops;               /* COMPARE */
     jargs *args;                /* CALL, FILTER, TEST, WITH (values) */
     const char **pnames; jnode **pdefs; size_t nparams;   /* MACRO, CALLBLOCK */
+    const char **masked; size_t nmasked;  /* BODY of a frame: names that start missing */
 };
 
 struct jinja_template { jarena arena; jnode *root; };
+
+/* Jinja2's frame analysis (jinja_symbols.c): fills jnode.masked; -1 when out of memory. */
+int jinja_analyze_symbols(jinja_template *t);
+void jinja_scan_names(const jnode *n, uint8_t *flags);        /* caller/varargs/kwargs use */
+const jnode *jinja_check_names(const jnode *n, bool soft);    /* unknown filter or test */
 
 /* ---- builtins (jinja_filters.c, jinja_methods.c) ---- */
 int jf_filter_id(const char *name);
@@ -306,6 +330,9 @@ typedef struct jr {
     char msg[512];
     uint64_t steps, max_steps;
     int depth, macro_depth;
+    uintptr_t stack_base; size_t max_stack;
+    bool folding;               /* evaluating a literal-only expression as jinja2's optimizer */
+    const struct jnode *output_expr;   /* the expression of the {{ }} being evaluated */
     int64_t now; bool utc;
 } jr;
 
@@ -322,6 +349,8 @@ int  je_exec(jr *r, jscope *s, const jnode *n, jbuf *out);
 bool je_lookup(jr *r, jscope *s, const char *name, jv *out);   /* new reference */
 int  je_call_macro(jr *r, jfunc *fn, jcall *c, jv *out);
 int  je_loop_call(jr *r, jloop *lp, jcall *c, jv *out);
+/* Test source values against the loop filter until `want` items passed (SIZE_MAX: all). */
+int  je_loop_fill(jr *r, jloop *lp, size_t want);
 int  je_write(jr *r, jbuf *out, jv v);                          /* str(v) to the output */
 int  je_filter_chain(jr *r, jscope *s, const jnode *chain, jv in, jv *out);
 

@@ -1,8 +1,14 @@
 /*
  * jinja_json.c - JSON in and out of template values: the context from jansson
- * values, the public jinja_value constructors, and the tojson serialiser written
- * to match Python's json.dumps (as transformers' chat-template tojson calls it).
+ * values, the public jinja_value constructors, and the tojson serialiser.
  * Must not evaluate templates.
+ *
+ * tojson is the one transformers installs for chat templates, not jinja2's
+ * HTML-safe filter: json.dumps(x, ensure_ascii=False, indent=indent,
+ * separators=separators, sort_keys=sort_keys).  So: no HTML escaping; non-ASCII
+ * kept as UTF-8 unless ensure_ascii; separators ", " and ": " (",", ": " with an
+ * indent); floats as repr() with NaN/Infinity; dict keys str/int/float/bool/None
+ * converted like Python; anything else (undefined, generators, ...) is an error.
  */
 #include "jinja_internal.h"
 

@@ -279,7 +279,8 @@ static int lex_number(lexer *L) {
         jtok *t = push(L, JT_FLOAT, L->line);
         if (!t) return colloq_seterr(L->err, COLLOQ_ERR_NOMEM, "out of memory");
         size_t o = 0;
-        for (size_t k = i; k < i + fl && o < sizeof buf - 1; k++) if (s[k] != '_') buf[o++] = s[k];
+        if (fl >= sizeof buf) return lex_fail(L, "number literal too long");
+        for (size_t k = i; k < i + fl; k++) if (s[k] != '_') buf[o++] = s[k];
         buf[o] = 0;
         t->f = strtod(buf, NULL);
         L->pos += fl;

@@ -5,6 +5,7 @@
  * raise_exception and strftime_now, and printf-style "%" formatting.
  * Must not parse or execute statements.
  */
+#define _GNU_SOURCE
 #include "jinja_internal.h"
 
 #include <math.h>
@@ -76,14 +77,22 @@ static int method(jv obj, int id, jv *out, bool *found) {
 }
 
 static int loop_attr(jr *r, jloop *lp, const char *name, size_t n, jv *out, bool *found) {
-    size_t i = lp->i, len = jl_len(lp->items);
+    size_t i = lp->i;
+    /* with a loop filter, jinja2 tests values ahead only when asked: all of them for the
+     * length, the next one for last/nextitem */
+    if (name_is(name, n, "length") || name_is(name, n, "revindex") || name_is(name, n, "revindex0")) {
+        if (je_loop_fill(r, lp, SIZE_MAX) < 0) return -1;
+    } else if (name_is(name, n, "last") || name_is(name, n, "nextitem")) {
+        if (je_loop_fill(r, lp, i + 2) < 0) return -1;
+    }
+    size_t len = jl_len(lp->items);
     *found = true;
     if (name_is(name, n, "index")) *out = jv_int((int64_t)i + 1);
     else if (name_is(name, n, "index0")) *out = jv_int((int64_t)i);
     else if (name_is(name, n, "revindex")) *out = jv_int((int64_t)(len - i));
     else if (name_is(name, n, "revindex0")) *out = jv_int((int64_t)(len - i) - 1);
     else if (name_is(name, n, "first")) *out = jv_bool(i == 0);
-    else if (name_is(name, n, "last")) *out = jv_bool(i + 1 == len);
+    else if (name_is(name, n, "last")) *out = jv_bool(i + 1 >= len);
     else if (name_is(name, n, "length")) *out = jv_int((int64_t)len);
     else if (name_is(name, n, "depth")) *out = jv_int(lp->depth0 + 1);
     else if (name_is(name, n, "depth0")) *out = jv_int(lp->depth0);
@@ -205,15 +214,28 @@ static int64_t cp_index(jv s, size_t byte) {
     return jv_str_ascii(s) ? (int64_t)byte : (int64_t)ju_ncp(jv_sp(s), byte);
 }
 
+/* Find nd in h (the last occurrence when `last`), in linear time. */
 static const char *memfind(const char *h, size_t hn, const char *nd, size_t nn, bool last) {
     if (nn > hn) return NULL;
-    if (!last) {
-        if (nn == 0) return h;
-        for (size_t i = 0; i + nn <= hn; i++) if (memcmp(h + i, nd, nn) == 0) return h + i;
+    if (nn == 0) return last ? h + hn : h;
+    jv_tls.bytes += hn;
+    if (!last) return memmem(h, hn, nd, nn);
+    if (nn * (hn - nn + 1) <= 4096) {
+        for (size_t i = hn - nn + 1; i-- > 0;) if (memcmp(h + i, nd, nn) == 0) return h + i;
         return NULL;
     }
-    for (size_t i = hn - nn + 1; i-- > 0;) if (memcmp(h + i, nd, nn) == 0) return h + i;
-    return NULL;
+    /* search the reversed strings forward */
+    jv_tls.bytes += 2 * hn;
+    char *rh = jmalloc(hn), *rn = jmalloc(nn);
+    const char *res = NULL;
+    if (rh && rn) {
+        for (size_t i = 0; i < hn; i++) rh[i] = h[hn - 1 - i];
+        for (size_t i = 0; i < nn; i++) rn[i] = nd[nn - 1 - i];
+        const char *f = memmem(rh, hn, rn, nn);
+        if (f) res = h + (hn - (size_t)(f - rh) - nn);
+    }
+    colloq_free(rh); colloq_free(rn);
+    return res;
 }
 
 static int split_ws(jv s, int64_t maxsplit, bool from_right, jv *out) {
@@ -378,6 +400,16 @@ static int pad(jr *r, jv s, jv width, jv fill, int align, jv *out) {
 
 int jm_str_format(jr *r, jv fmt, jcall *c, jv *out);
 
+/* markupsafe.Markup methods return Markup: carry the flag into a result */
+static int marked(jv s, jv *out) {
+    if (!(s.flags & JVF_MARKUP)) return 0;
+    if (out->type == JV_STR) out->flags |= JVF_MARKUP;
+    else if (out->type == JV_LIST && out->u.l->h.rc > 0)
+        for (size_t i = 0; i < out->u.l->n; i++)
+            if (out->u.l->v[i].type == JV_STR) out->u.l->v[i].flags |= JVF_MARKUP;
+    return 0;
+}
+
 static bool all_chars(jv s, bool (*pred)(uint32_t)) {
     const char *p = jv_sp(s);
     size_t n = jv_sn(s), i = 0;
@@ -415,13 +447,14 @@ static int str_method(jr *r, int id, jv s, jcall *c, jv *out) {
             if (!jv_is_intlike(a[1])) return jr_fail(r, "'%s' object cannot be interpreted as an integer", jv_typename(a[1]));
             maxsplit = jv_as_int(a[1]);
         }
-        if (jv_is_missing(a[0]) || a[0].type == JV_NONE) return split_ws(s, maxsplit, id == M_RSPLIT, out);
-        return split_sep(r, s, a[0], maxsplit, id == M_RSPLIT, out);
+        int rc = jv_is_missing(a[0]) || a[0].type == JV_NONE ? split_ws(s, maxsplit, id == M_RSPLIT, out)
+                                                             : split_sep(r, s, a[0], maxsplit, id == M_RSPLIT, out);
+        return rc < 0 ? rc : marked(s, out);
     }
     case M_SPLITLINES:
         if (jcall_bind(r, mname, c, p_keep, 1, a) < 0) return -1;
         *out = jm_splitlines(s, !jv_is_missing(a[0]) && jv_truthy(a[0]));
-        return 0;
+        return marked(s, out);
     case M_UPPER: case M_LOWER: case M_TITLE: case M_CAPITALIZE: case M_SWAPCASE: case M_CASEFOLD: {
         if (jcall_bind(r, mname, c, NULL, 0, a) < 0) return -1;
         static const int modes[] = { JU_UPPER, JU_LOWER, JU_TITLE, JU_CAPITALIZE, JU_SWAPCASE, JU_LOWER };
@@ -442,7 +475,7 @@ static int str_method(jr *r, int id, jv s, jcall *c, jv *out) {
             count = jv_as_int(a[2]);
         }
         *out = jm_str_replace(s, a[0], a[1], count);
-        return 0;
+        return marked(s, out);
     }
     case M_STARTSWITH: case M_ENDSWITH: {
         if (jcall_bind(r, mname, c, p_find, 3, a) < 0) return -1;
@@ -513,7 +546,7 @@ static int str_method(jr *r, int id, jv s, jcall *c, jv *out) {
         }
         jv_unref(items);
         *out = jb_take_str(&b);
-        return 0;
+        return marked(s, out);
     }
     case M_FORMAT: return jm_str_format(r, s, c, out);
     case M_ZFILL: {
@@ -528,12 +561,13 @@ static int str_method(jr *r, int id, jv s, jcall *c, jv *out) {
         for (int64_t i = 0; i < w - len; i++) jb_putc(&b, '0');
         jb_put(&b, jv_sp(s) + st, jv_sn(s) - st);
         *out = jb_take_str(&b);
-        return 0;
+        return marked(s, out);
     }
     case M_CENTER: case M_LJUST: case M_RJUST:
         if (jcall_bind(r, mname, c, p_pad, 2, a) < 0) return -1;
         if (jv_is_missing(a[0])) return jr_fail(r, "%s() takes at least 1 argument (0 given)", mname);
-        return pad(r, s, a[0], a[1], id == M_CENTER ? 0 : id == M_LJUST ? -1 : 1, out);
+        if (pad(r, s, a[0], a[1], id == M_CENTER ? 0 : id == M_LJUST ? -1 : 1, out) < 0) return -1;
+        return marked(s, out);
     case M_PARTITION: case M_RPARTITION: {
         if (jcall_bind(r, mname, c, p_one, 1, a) < 0) return -1;
         if (a[0].type != JV_STR) return jr_fail(r, "must be str, not %s", jv_typename(a[0]));
@@ -550,7 +584,7 @@ static int str_method(jr *r, int id, jv s, jcall *c, jv *out) {
             jl_push(t, jv_str(f + jv_sn(a[0]), jv_sn(s) - at - jv_sn(a[0])));
         }
         *out = t;
-        return 0;
+        return marked(s, out);
     }
     case M_REMOVEPREFIX: case M_REMOVESUFFIX: {
         if (jcall_bind(r, mname, c, p_one, 1, a) < 0) return -1;
@@ -644,6 +678,7 @@ static int other_method(jr *r, int id, jv self, jcall *c, jv *out) {
     }
     case M_LCOUNT: {
         if (jcall_bind(r, "count", c, p_idx, 1, a) < 0) return -1;
+        if (jv_is_missing(a[0])) return jr_fail(r, "count() takes exactly one argument (0 given)");
         int64_t n = 0;
         for (size_t i = 0; i < jl_len(self); i++) n += jv_eq(jl_at(self, i), a[0]);
         *out = jv_int(n);
@@ -651,6 +686,10 @@ static int other_method(jr *r, int id, jv self, jcall *c, jv *out) {
     }
     case M_LINDEX: {
         if (jcall_bind(r, "index", c, p_idx, 3, a) < 0) return -1;
+        if (jv_is_missing(a[0])) return jr_fail(r, "index expected at least 1 argument, got 0");
+        for (int k = 1; k < 3; k++)
+            if (!jv_is_missing(a[k]) && !jv_is_intlike(a[k]))
+                return jr_fail(r, "slice indices must be integers or have an __index__ method");
         int64_t len = (int64_t)jl_len(self), lo = 0, hi = len;
         if (!jv_is_missing(a[1])) { lo = jv_as_int(a[1]); if (lo < 0) lo += len; if (lo < 0) lo = 0; }
         if (!jv_is_missing(a[2])) { hi = jv_as_int(a[2]); if (hi < 0) hi += len; if (hi > len) hi = len; }
@@ -738,14 +777,16 @@ static int do_range(jr *r, jcall *c, jv *out) {
     if (c->npos == 1) v[1] = jv_as_int(c->pos[0]);
     else { v[0] = jv_as_int(c->pos[0]); v[1] = jv_as_int(c->pos[1]); if (c->npos == 3) v[2] = jv_as_int(c->pos[2]); }
     if (v[2] == 0) return jr_fail(r, "range() arg 3 must not be zero");
-    double cnt = v[2] > 0 ? ceil(((double)v[1] - (double)v[0]) / (double)v[2])
-                          : ceil(((double)v[0] - (double)v[1]) / (double)-v[2]);
-    if (cnt < 0) cnt = 0;
+    /* the count in unsigned arithmetic: no overflow at the int64 extremes */
+    uint64_t span = 0, mag = v[2] > 0 ? (uint64_t)v[2] : 0 - (uint64_t)v[2], cnt = 0;
+    if (v[2] > 0 && v[1] > v[0]) span = (uint64_t)v[1] - (uint64_t)v[0];
+    if (v[2] < 0 && v[0] > v[1]) span = (uint64_t)v[0] - (uint64_t)v[1];
+    if (span) cnt = (span - 1) / mag + 1;
     if (cnt > JINJA_MAX_RANGE)
         return jr_fail(r, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", JINJA_MAX_RANGE);
     jv l = jv_list(JL_RANGE, (size_t)cnt);
-    l.u.l->rstart = v[0]; l.u.l->rstop = v[1]; l.u.l->rstep = v[2];
-    for (int64_t x = v[0]; v[2] > 0 ? x < v[1] : x > v[1]; x += v[2]) jl_push(l, jv_int(x));
+    if (l.u.l->h.rc > 0) { l.u.l->rstart = v[0]; l.u.l->rstop = v[1]; l.u.l->rstep = v[2]; }
+    for (uint64_t k = 0; k < cnt; k++) jl_push(l, jv_int((int64_t)((uint64_t)v[0] + k * (uint64_t)v[2])));
     *out = l;
     return 0;
 }
@@ -826,14 +867,19 @@ int jm_call(jr *r, jfunc *f, jcall *c, jv *out) {
 
 /* ---- "%" formatting (printf-style) ---- */
 
-static int fmt_one(jr *r, jbuf *b, char conv, jv v, const char *flags, int width, int prec) {
+static int fmt_one(jr *r, jbuf *b, char conv, jv v, const char *flags, int width, int prec, bool markup) {
     char spec[32], tmp[512];
     bool left = strchr(flags, '-') != NULL;
-    jv sv = jv_none();
     switch (conv) {
     case 's': case 'r': case 'a': {
         jbuf t = { 0 };
         if (conv == 's') jv_tostr(&t, v); else jv_repr(&t, v, 0);
+        if (markup && !(conv == 's' && v.type == JV_STR && (v.flags & JVF_MARKUP))) {
+            /* Markup % args escapes what it inserts */
+            jv e = jv_escape(jb_take_str(&t));
+            jb_put(&t, jv_sp(e), jv_sn(e));
+            jv_unref(e);
+        }
         size_t len = t.n, ncp = ju_ncp(t.p ? t.p : "", t.n);
         if (prec >= 0 && (size_t)prec < ncp) { len = ju_cp_offset(t.p, t.n, (size_t)prec); ncp = (size_t)prec; }
         for (int i = (int)ncp; !left && i < width; i++) jb_putc(b, ' ');
@@ -844,6 +890,8 @@ static int fmt_one(jr *r, jbuf *b, char conv, jv v, const char *flags, int width
     }
     case 'd': case 'i': case 'u': case 'x': case 'X': case 'o': {
         if (!jv_is_num(v)) return jr_fail(r, "%%%c format: a real number is required, not %s", conv, jv_typename(v));
+        if (v.type == JV_FLOAT && !(v.u.f > -9.2e18 && v.u.f < 9.2e18))
+            return jr_fail(r, "cannot convert float %s to integer", v.u.f != v.u.f ? "NaN" : "infinity");
         long long x = v.type == JV_FLOAT ? (long long)v.u.f : (long long)jv_as_int(v);
         char c2 = conv == 'i' || conv == 'u' ? 'd' : conv;
         snprintf(spec, sizeof spec, "%%%s%s*ll%c", flags, prec >= 0 ? ".*" : "", c2);
@@ -868,7 +916,6 @@ static int fmt_one(jr *r, jbuf *b, char conv, jv v, const char *flags, int width
         }
         return jr_fail(r, "%%c requires int or char");
     default:
-        (void)sv;
         return jr_fail(r, "unsupported format character '%c'", conv);
     }
 }
@@ -878,6 +925,11 @@ int jm_percent_format(jr *r, jv fmt, jv args, jv *out) {
     size_t n = jv_sn(fmt), next = 0;
     bool tuple = args.type == JV_LIST && args.u.l->kind == JL_TUPLE;
     size_t nargs = tuple ? args.u.l->n : 1;
+    /* Python: a non-tuple argument that supports subscription (list, dict, range) may be
+     * left unused without "not all arguments converted" */
+    bool subscriptable = !tuple && args.type != JV_STR &&
+                         (args.type == JV_DICT || args.type == JV_UNDEF ||
+                          (args.type == JV_LIST && args.u.l->kind != JL_GEN && args.u.l->kind != JL_REVITER));
     jbuf b = { 0 };
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '%') { jb_putc(&b, s[i]); continue; }
@@ -911,12 +963,16 @@ int jm_percent_format(jr *r, jv fmt, jv args, jv *out) {
             val = tuple ? args.u.l->v[next] : args;
             next++;
         }
-        if (fmt_one(r, &b, conv, val, flags, width, prec) < 0) { jb_free(&b); return -1; }
+        if (fmt_one(r, &b, conv, val, flags, width, prec, (fmt.flags & JVF_MARKUP) != 0) < 0) {
+            jb_free(&b);
+            return -1;
+        }
     }
-    if (next < nargs && args.type != JV_DICT) {
+    if (next < nargs && !subscriptable) {
         jb_free(&b);
         return jr_fail(r, "not all arguments converted during string formatting");
     }
     *out = jb_take_str(&b);
+    out->flags = fmt.flags & JVF_MARKUP;
     return 0;
 }

@@ -17,6 +17,7 @@ typedef struct {
     bool failed;
     int depth;
     int loop_depth;
+    uintptr_t stack_base;
 } parser;
 
 #define CUR(P) (&(P)->t[(P)->i])
@@ -105,6 +106,49 @@ static bool nl_push(parser *P, nlist *l, jnode *x) {
 
 static int hmax(int h, const jnode *x) { return x && x->height > h ? x->height : h; }
 
+static bool is_const(const jnode *x) { return !x || (x->flags & JNF_CONST); }
+
+/* Would jinja2's optimizer fold this expression?  Only literals and operations on them;
+ * names, calls and filters that need the render context are never folded. */
+static bool foldable(const jnode *n) {
+    switch (n->kind) {
+    case JN_CONST: return true;
+    case JN_NAME: case JN_CALL: case JN_NSREF: return false;
+    case JN_FILTER:
+        if (!n->a || n->fid < 0 || (n->flags & JNF_CONTEXT)) return false;
+        break;
+    case JN_TEST: if (n->fid < 0) return false; break;
+    default: break;
+    }
+    if (!is_const(n->a) || !is_const(n->b) || !is_const(n->c)) return false;
+    for (size_t i = 0; i < n->nkids; i++) if (!is_const(n->kids[i])) return false;
+    if (n->args) {
+        if (n->args->dyn || n->args->dynkw) return false;
+        for (size_t i = 0; i < n->args->npos; i++) if (!is_const(n->args->pos[i])) return false;
+        for (size_t i = 0; i < n->args->nkw; i++) if (!is_const(n->args->kwv[i])) return false;
+    }
+    return true;
+}
+
+static bool fold_ok(const jnode *x) { return !x || (x->flags & (JNF_CONST | JNF_MAYFOLD)); }
+
+/* Could jinja2's optimizer still fold it?  An if-expression, and, or with a literal
+ * test may (the branch taken decides); so may anything built only from such parts. */
+static bool may_fold(const jnode *n) {
+    if (n->kind == JN_CONDEXPR || n->kind == JN_AND || n->kind == JN_OR) return fold_ok(n->a);
+    if (n->kind == JN_NAME || n->kind == JN_CALL || n->kind == JN_NSREF || (n->flags & JNF_CONTEXT) ||
+        ((n->kind == JN_FILTER || n->kind == JN_TEST) && n->fid < 0) || (n->kind == JN_FILTER && !n->a))
+        return false;
+    if (!fold_ok(n->a) || !fold_ok(n->b) || !fold_ok(n->c)) return false;
+    for (size_t i = 0; i < n->nkids; i++) if (!fold_ok(n->kids[i])) return false;
+    if (n->args) {
+        if (n->args->dyn || n->args->dynkw) return false;
+        for (size_t i = 0; i < n->args->npos; i++) if (!fold_ok(n->args->pos[i])) return false;
+        for (size_t i = 0; i < n->args->nkw; i++) if (!fold_ok(n->args->kwv[i])) return false;
+    }
+    return true;
+}
+
 /* Set an expression's height from its children; refuse trees too tall to walk. */
 static jnode *fin(parser *P, jnode *n) {
     if (!n) return NULL;
@@ -118,11 +162,17 @@ static jnode *fin(parser *P, jnode *n) {
     }
     n->height = h + 1;
     if (n->height > JINJA_MAX_EXPR_HEIGHT) return pfail(P, n->line, "expression too deeply nested");
+    if (n->kind == JN_FILTER && (!strcmp(n->name, "map") || !strcmp(n->name, "select") ||
+                                 !strcmp(n->name, "reject") || !strcmp(n->name, "selectattr") ||
+                                 !strcmp(n->name, "rejectattr") || !strcmp(n->name, "random")))
+        n->flags |= JNF_CONTEXT;
+    if (foldable(n)) n->flags |= JNF_CONST;
+    else if (may_fold(n)) n->flags |= JNF_MAYFOLD;
     return n;
 }
 
 static bool enter(parser *P) {
-    if (++P->depth > JINJA_MAX_PARSE_DEPTH) {
+    if (++P->depth > JINJA_MAX_PARSE_DEPTH || jinja_stack_used(P->stack_base) > JINJA_STACK_BUDGET) {
         pfail(P, CUR(P)->line, "template nested too deeply");
         return false;
     }
@@ -772,26 +822,6 @@ static bool parse_signature(parser *P, jnode *n) {
     return true;
 }
 
-/* Does the body load caller / varargs / kwargs? */
-static void scan_names(jnode *n, uint8_t *flags) {
-    if (!n) return;
-    if (n->kind == JN_NAME) {
-        if (!strcmp(n->name, "caller")) *flags |= JNF_CALLER;
-        else if (!strcmp(n->name, "varargs")) *flags |= JNF_VARARGS;
-        else if (!strcmp(n->name, "kwargs")) *flags |= JNF_KWARGS;
-        return;
-    }
-    scan_names(n->a, flags); scan_names(n->b, flags); scan_names(n->c, flags);
-    scan_names(n->d, flags); scan_names(n->e, flags);
-    for (size_t i = 0; i < n->nkids; i++) scan_names(n->kids[i], flags);
-    for (size_t i = 0; i < n->nparams; i++) scan_names(n->pdefs[i], flags);
-    if (n->args) {
-        for (size_t i = 0; i < n->args->npos; i++) scan_names(n->args->pos[i], flags);
-        for (size_t i = 0; i < n->args->nkw; i++) scan_names(n->args->kwv[i], flags);
-        scan_names(n->args->dyn, flags); scan_names(n->args->dynkw, flags);
-    }
-}
-
 static jnode *closure_body(parser *P, jnode *n, const char *endname) {
     const char *const end[] = { endname, NULL };
     int saved = P->loop_depth;
@@ -799,7 +829,7 @@ static jnode *closure_body(parser *P, jnode *n, const char *endname) {
     n->b = parse_statements(P, end, true);
     P->loop_depth = saved;
     if (!n->b) return NULL;
-    scan_names(n->b, &n->flags);
+    jinja_scan_names(n->b, &n->flags);
     return n;
 }
 
@@ -934,51 +964,22 @@ done:
     return body;
 }
 
-/* Unknown filters and tests are errors unless inside an if or a conditional expression,
- * where Jinja2 defers them to run time. */
-static jnode *check_names(parser *P, jnode *n, bool soft) {
-    if (!n || P->failed) return n;
-    if ((n->kind == JN_FILTER || n->kind == JN_TEST) && n->fid < 0 && !soft)
-        return pfail(P, n->line, "No %s named '%s'.", n->kind == JN_FILTER ? "filter" : "test", n->name);
-    bool inner = soft;
-    switch (n->kind) {
-    case JN_IF: case JN_CONDEXPR: inner = true; break;
-    case JN_MACRO: case JN_CALLBLOCK: case JN_FILTERBLOCK: case JN_WITH: case JN_SETBLOCK:
-    case JN_SCOPE: inner = false; break;
-    default: break;
-    }
-    if (n->kind == JN_FOR) {
-        check_names(P, n->a, soft); check_names(P, n->b, soft); check_names(P, n->d, soft);
-        check_names(P, n->c, false); check_names(P, n->e, false);
-        return n;
-    }
-    if (n->kind == JN_CALLBLOCK) check_names(P, n->a, soft);
-    else check_names(P, n->a, inner);
-    check_names(P, n->b, inner); check_names(P, n->c, inner);
-    check_names(P, n->d, inner); check_names(P, n->e, inner);
-    for (size_t i = 0; i < n->nkids; i++) check_names(P, n->kids[i], inner);
-    for (size_t i = 0; i < n->nparams; i++) check_names(P, n->pdefs[i], inner);
-    if (n->args) {
-        for (size_t i = 0; i < n->args->npos; i++) check_names(P, n->args->pos[i], inner);
-        for (size_t i = 0; i < n->args->nkw; i++) check_names(P, n->args->kwv[i], inner);
-        check_names(P, n->args->dyn, inner); check_names(P, n->args->dynkw, inner);
-    }
-    return n;
-}
-
 jinja_template *jinja_parse(const char *src, size_t len, colloq_err *err) {
     if (!src && len) { colloq_seterr(err, COLLOQ_ERR_ARG, "no template source"); return NULL; }
     jinja_template *t = colloq_calloc(1, sizeof *t);
     if (!t) { colloq_seterr(err, COLLOQ_ERR_NOMEM, "out of memory"); return NULL; }
     parser P = { 0 };
     P.a = &t->arena; P.err = err;
+    P.stack_base = (uintptr_t)__builtin_frame_address(0);
     if (jlex(src ? src : "", len, &t->arena, &P.t, &P.n, err) != 0) { jinja_template_free(t); return NULL; }
     t->root = subparse(&P, NULL);
     if (t->root && CUR(&P)->type != JT_EOF && !P.failed) {
         char b[80];
         pfail(&P, CUR(&P)->line, "unexpected '%s'", describe(CUR(&P), b, sizeof b));
     }
-    if (t->root && !P.failed) check_names(&P, t->root, false);
+    const jnode *bad = t->root && !P.failed ? jinja_check_names(t->root, false) : NULL;
+    if (bad) pfail(&P, bad->line, "No %s named '%s'.", bad->kind == JN_FILTER ? "filter" : "test", bad->name);
+    if (t->root && !P.failed && jinja_analyze_symbols(t) < 0) oom(&P);
     if (P.failed || !t->root) {
         if (!P.failed) colloq_seterr(err, COLLOQ_ERR_FORMAT, "parse error");
         jinja_template_free(t);

@@ -407,8 +407,9 @@ void ju_float_repr(double x, char *buf, size_t cap) {
     const char *p = tmp;
     bool neg = false;
     if (*p == '-') { neg = true; p++; }
-    for (; *p && *p != 'e'; p++) if (*p >= '0' && *p <= '9') digits[nd++] = *p;
-    int e = atoi(p + 1);
+    for (; *p && *p != 'e' && nd < sizeof digits - 1; p++) if (*p >= '0' && *p <= '9') digits[nd++] = *p;
+    if (nd == 0) digits[nd++] = '0';
+    int e = *p == 'e' ? atoi(p + 1) : 0;
     while (nd > 1 && digits[nd - 1] == '0') nd--;
     digits[nd] = 0;
     char out[64];

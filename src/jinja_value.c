@@ -56,6 +56,7 @@ void jv_unref(jv v) {
         case JV_LIST: {
             jlist *l = (jlist *)x;
             for (size_t i = 0; i < l->n; i++) drop(l->v[i], &pending);
+            drop(l->lazy, &pending);
             colloq_free(l->v);
             break;
         }
@@ -69,6 +70,7 @@ void jv_unref(jv v) {
         case JV_LOOP: {
             jloop *lp = (jloop *)x;
             drop(lp->items, &pending);
+            drop(lp->src, &pending);
             drop(lp->last, &pending);
             break;
         }
@@ -104,6 +106,7 @@ jv jv_empty_str(void) {
 
 jstr *jstr_alloc(size_t len) {
     if (len > max_str()) { jv_tls.limit = true; return NULL; }
+    jv_tls.bytes += len;
     jstr *s = jmalloc(sizeof(jstr) + len + 1);
     if (!s) return NULL;
     s->h.rc = 1; s->h.type = JV_STR; s->h.next = NULL;
@@ -159,7 +162,7 @@ jv jv_list(uint8_t kind, size_t cap) {
     jv v = { .type = JV_LIST };
     if (!l) {
         /* an immortal empty list keeps callers simple after a failure */
-        static jlist empty = { { -1, JV_LIST, NULL }, JL_LIST, 0, 0, 0, NULL, 0, 0, 0 };
+        static jlist empty = { { -1, JV_LIST, NULL }, JL_LIST, 0, 0, 0, NULL, 0, 0, 0, { 0 } };
         v.u.l = &empty;
         return v;
     }
@@ -177,6 +180,7 @@ jv jv_list(uint8_t kind, size_t cap) {
 
 bool jl_push(jv list, jv take) {
     jlist *l = list.u.l;
+    jv_tls.work++;
     if (l->h.rc < 0) { jv_unref(take); return false; }
     if (l->n == l->cap) {
         if (l->n >= JINJA_MAX_ITEMS) { jv_tls.limit = true; jv_unref(take); return false; }
@@ -203,19 +207,25 @@ static uint64_t str_hash(const char *p, size_t n) {
     return h;
 }
 
-uint64_t jv_hash(jv v) {
+static uint64_t hash_depth(jv v, int depth);
+
+uint64_t jv_hash(jv v) { return hash_depth(v, 0); }
+
+static uint64_t hash_depth(jv v, int depth) {
+    if (depth > 64) return 0x2545f491;          /* deep tuples: equal values still hash equal */
     switch (v.type) {
     case JV_BOOL: case JV_INT: return mix((uint64_t)jv_as_int(v));
     case JV_FLOAT: {
         double f = v.u.f;
-        if (f == floor(f) && f >= -9.2e18 && f <= 9.2e18) return mix((uint64_t)(int64_t)f);
+        if (f == floor(f) && f >= -9223372036854775808.0 && f < 9223372036854775808.0)
+            return mix((uint64_t)(int64_t)f);
         uint64_t bits; memcpy(&bits, &f, sizeof bits);
         return mix(bits ^ 0x5bd1e995u);
     }
     case JV_STR: return str_hash(v.u.s->s, v.u.s->len);
     case JV_LIST: {
         uint64_t h = 0x345678;
-        for (size_t i = 0; i < v.u.l->n; i++) h = mix(h * 1000003u ^ jv_hash(v.u.l->v[i]));
+        for (size_t i = 0; i < v.u.l->n; i++) h = mix(h * 1000003u ^ hash_depth(v.u.l->v[i], depth + 1));
         return h;
     }
     case JV_NONE: return 0x9e3779b97f4a7c15ULL;
@@ -224,30 +234,34 @@ uint64_t jv_hash(jv v) {
     }
 }
 
-bool jv_hashable(jv v) {
+static bool hashable_depth(jv v, int depth) {
     switch (v.type) {
     case JV_LIST:
+        if (v.u.l->kind == JL_RANGE) return true;
         if (v.u.l->kind != JL_TUPLE) return v.u.l->kind == JL_GEN || v.u.l->kind == JL_REVITER;
-        for (size_t i = 0; i < v.u.l->n; i++) if (!jv_hashable(v.u.l->v[i])) return false;
+        if (depth > JINJA_MAX_NEST) return false;
+        for (size_t i = 0; i < v.u.l->n; i++) if (!hashable_depth(v.u.l->v[i], depth + 1)) return false;
         return true;
     case JV_DICT: return false;
     default: return true;
     }
 }
 
+bool jv_hashable(jv v) { return hashable_depth(v, 0); }
+
 static bool num_eq(jv a, jv b) {
     if (jv_is_intlike(a) && jv_is_intlike(b)) return jv_as_int(a) == jv_as_int(b);
     if (a.type == JV_FLOAT && b.type == JV_FLOAT) return a.u.f == b.u.f;
     double f = a.type == JV_FLOAT ? a.u.f : b.u.f;
     int64_t i = a.type == JV_FLOAT ? jv_as_int(b) : jv_as_int(a);
-    if (f != f || isinf(f)) return false;
-    if (f != floor(f) || f < -9.3e18 || f > 9.3e18) return false;
-    if (f >= 9223372036854775808.0) return false;
+    if (f != f || isinf(f) || f != floor(f)) return false;
+    if (f < -9223372036854775808.0 || f >= 9223372036854775808.0) return false;
     return (int64_t)f == i;
 }
 
 static bool eq_depth(jv a, jv b, int depth) {
     if (depth > JINJA_MAX_NEST) return false;
+    jv_tls.work++;
     if (jv_is_num(a) && jv_is_num(b)) return num_eq(a, b);
     if (a.type != b.type) return false;
     switch (a.type) {
@@ -289,16 +303,11 @@ static int num_order(jv a, jv b) {
     if (x != x || y != y) return 2;
     if (x < y) return -1;
     if (x > y) return 1;
-    /* equal as doubles: an int that did not convert exactly decides */
-    if (a.type != JV_FLOAT && (double)jv_as_int(a) == x && fabs(x) >= 9007199254740992.0) {
-        if (x >= 9223372036854775808.0) return -1;
-        int64_t fi = (int64_t)y;
-        return jv_as_int(a) < fi ? -1 : jv_as_int(a) > fi;
-    }
-    if (b.type != JV_FLOAT && fabs(y) >= 9007199254740992.0) {
-        if (y >= 9223372036854775808.0) return 1;
-        int64_t fi = (int64_t)x;
-        return fi < jv_as_int(b) ? -1 : fi > jv_as_int(b);
+    /* equal as doubles but one side is a large int that did not convert exactly */
+    if (fabs(x) >= 9007199254740992.0 && x >= -9223372036854775808.0 && x < 9223372036854775808.0) {
+        int64_t xi = a.type == JV_FLOAT ? (int64_t)x : jv_as_int(a);
+        int64_t yi = b.type == JV_FLOAT ? (int64_t)y : jv_as_int(b);
+        return xi < yi ? -1 : xi > yi;
     }
     return 0;
 }
@@ -409,6 +418,7 @@ jv *jd_get_str(const jdict *d, const char *k, size_t n) {
 
 bool jd_set(jdict *d, jv key, jv take) {
     if (d->h.rc < 0) { jv_unref(take); return false; }
+    jv_tls.work++;
     long i = find_key(d, key);
     if (i >= 0) { jv_unref(d->v[i]); d->v[i] = take; return true; }
     if (d->n == d->cap) {
@@ -500,6 +510,7 @@ const char *jv_object_type_repr(jv v, char *buf, size_t cap) {
 
 bool jb_put(jbuf *b, const char *s, size_t n) {
     if (n == 0) return true;
+    jv_tls.bytes += n;
     if (b->n + n > max_str() || b->n + n < b->n) { jv_tls.limit = true; return false; }
     if (b->n + n + 1 > b->cap) {
         size_t nc = b->cap ? b->cap : 64;
@@ -708,6 +719,7 @@ int jv_sort_idx(size_t *idx, size_t n, int (*cmp)(void *ctx, size_t a, size_t b,
             size_t i = lo, j = mid, k = lo;
             while (i < mid && j < hi) {
                 int c;
+                jv_tls.work++;
                 if (cmp(ctx, idx[j], idx[i], &c) < 0) { colloq_free(tmp); return -1; }
                 /* take from the right only when strictly smaller: stable */
                 if (c < 0) tmp[k++] = idx[j++];

@@ -19,11 +19,15 @@ colloq_textstream *colloq_textstream_new(const colloq_model *m, const char *cons
 void colloq_textstream_free(colloq_textstream *ts);
 /* Forget everything (new answer). */
 void colloq_textstream_reset(colloq_textstream *ts);
-/* Add one generated token.  *out/*len: bytes now safe to emit (valid until the next call;
+/* Add one generated token.  *out and *len: bytes now safe to emit (valid until the next call;
  * may be empty).  *stopped: a stop string completed (text before it has been emitted with
  * this call; nothing after it will be).  Returns 0 or COLLOQ_ERR_NOMEM. */
 int colloq_textstream_push(colloq_textstream *ts, colloq_token t, const char **out, size_t *len,
                            bool *stopped);
+/* Add text that did not come from a token (same contract as push; bytes need not be
+ * valid UTF-8).  Lets callers and tests stream text without a vocabulary (m may be NULL). */
+int colloq_textstream_push_text(colloq_textstream *ts, const char *bytes, size_t n, const char **out,
+                                size_t *len, bool *stopped);
 /* End of generation: emit what was held back (an incomplete UTF-8 tail becomes U+FFFD). */
 int colloq_textstream_flush(colloq_textstream *ts, const char **out, size_t *len);
 /* All text emitted so far (NUL-terminated). */
