@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "colloq.h"
+#include "textstream.h"
 #include "util.h"
 
 typedef struct {
@@ -44,7 +45,9 @@ static void usage(FILE *out) {
         "  -b, --batch N            prompt tokens evaluated per call (default 512)\n"
         "  --cache-type f16|f32|q8_0  KV cache element type (default f16)\n"
         "  --ignore-eos             keep generating after end-of-text tokens\n"
-        "  --json                   print only one JSON object: prompt_ids, ids, text, timings\n"
+        "  --json                   print only one JSON object: prompt_ids, ids (generated, including\n"
+        "                           an end-of-text token that stopped generation), text, stop\n"
+        "                           (\"length\", \"eog\" or \"context\"), timings\n"
         "  --dump-logits FILE       write the logits of every evaluated position (float32 LE rows)\n"
         "  --verbose                model load details and memory use on stderr\n");
 }
@@ -120,99 +123,6 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     return 0;
 }
 
-/* ---- output text: whole UTF-8 characters only ---- */
-
-typedef struct {
-    unsigned char pend[8];   /* an incomplete sequence held back (at most 3 bytes) */
-    int   n_pend;
-    char *text;              /* everything emitted (for --json) */
-    size_t len, cap;
-    bool  stream;            /* also write to stdout as it comes */
-    bool  oom;
-} text_out;
-
-static void emit(text_out *t, const void *b, size_t n) {
-    if (t->stream) { fwrite(b, 1, n, stdout); }
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 256;
-        while (cap < t->len + n + 1) cap *= 2;
-        char *p = realloc(t->text, cap);
-        if (!p) { t->oom = true; return; }
-        t->text = p;
-        t->cap = cap;
-    }
-    memcpy(t->text + t->len, b, n);
-    t->len += n;
-    t->text[t->len] = 0;
-}
-
-static void emit_replacement(text_out *t) { emit(t, "\xef\xbf\xbd", 3); }   /* U+FFFD */
-
-/* Length a sequence starting with lead byte c needs (0 = c cannot start one). */
-static int utf8_need(unsigned char c) {
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) return 2;
-    if (c >= 0xe0 && c <= 0xef) return 3;
-    if (c >= 0xf0 && c <= 0xf4) return 4;
-    return 0;
-}
-
-/* Could s[0..n) (n < needed) still become a valid sequence? */
-static bool utf8_valid_prefix(const unsigned char *s, int n) {
-    for (int i = 1; i < n; i++) {
-        unsigned char c = s[i];
-        if (i == 1) {
-            unsigned char lo = 0x80, hi = 0xbf;
-            if (s[0] == 0xe0) lo = 0xa0;
-            else if (s[0] == 0xed) hi = 0x9f;
-            else if (s[0] == 0xf0) lo = 0x90;
-            else if (s[0] == 0xf4) hi = 0x8f;
-            if (c < lo || c > hi) return false;
-        } else if ((c & 0xc0) != 0x80) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Append bytes; emit every complete character, replace invalid bytes by U+FFFD and
- * hold back a trailing incomplete sequence. */
-static void text_add(text_out *t, const char *piece, size_t n) {
-    unsigned char buf[256 + 8];
-    size_t i = 0;
-    while (i < n) {
-        /* work on pend + as much of the piece as fits */
-        size_t take = n - i < 256 ? n - i : 256, m = (size_t)t->n_pend;
-        memcpy(buf, t->pend, m);
-        memcpy(buf + m, piece + i, take);
-        m += take;
-        i += take;
-        size_t k = 0, run = 0;   /* bytes [run, k) are valid and not yet emitted */
-        t->n_pend = 0;
-        while (k < m) {
-            int need = utf8_need(buf[k]);
-            if (need == 1) { k++; continue; }
-            if (need > 1 && k + (size_t)need > m && utf8_valid_prefix(buf + k, (int)(m - k))) {
-                memcpy(t->pend, buf + k, m - k);   /* incomplete: wait for more bytes */
-                t->n_pend = (int)(m - k);
-                break;
-            }
-            if (need > 1 && colloq_utf8_seq_len(buf + k, m - k) == need) { k += (size_t)need; continue; }
-            if (k > run) emit(t, buf + run, k - run);
-            emit_replacement(t);
-            k++;
-            run = k;
-        }
-        size_t end = t->n_pend ? m - (size_t)t->n_pend : m;
-        if (end > run) emit(t, buf + run, end - run);
-    }
-}
-
-static void text_finish(text_out *t) {
-    if (t->n_pend) { emit_replacement(t); t->n_pend = 0; }
-    if (t->stream) fflush(stdout);
-}
-
 /* ---- logits dump ---- */
 
 static bool dump_rows(FILE *fp, const float *rows, size_t n_floats) {
@@ -236,7 +146,7 @@ typedef struct {
     colloq_token *prompt, *gen;
     float *logits;
     FILE *dump;
-    text_out out;
+    colloq_textstream *text;   /* whole UTF-8 characters only (textstream.c) */
 } run_state;
 
 static void run_free(run_state *r) {
@@ -246,7 +156,7 @@ static void run_free(run_state *r) {
     free(r->prompt);
     free(r->gen);
     free(r->logits);
-    free(r->out.text);
+    colloq_textstream_free(r->text);
     if (r->dump) fclose(r->dump);
 }
 
@@ -280,7 +190,9 @@ static int print_json(const run_state *r, int n_prompt, int n_gen, double prompt
         bad |= json_object_set_new(tm, "gen_tok_s", json_real(per_s(n_gen, gen_ms)));
         bad |= json_object_set_new(o, "prompt_ids", pi);
         bad |= json_object_set_new(o, "ids", ids);
-        bad |= json_object_set_new(o, "text", json_stringn(r->out.text ? r->out.text : "", r->out.len));
+        size_t len;
+        const char *text = colloq_textstream_text(r->text, &len);
+        bad |= json_object_set_new(o, "text", json_stringn(text, len));
         bad |= json_object_set_new(o, "stop", json_string(stop));
         bad |= json_object_set_new(o, "timings", tm);
         pi = ids = tm = NULL;
@@ -358,27 +270,23 @@ static int generate(run_state *r, const run_opts *o, const char *text, size_t te
     /* generation */
     const char *stop = "length";
     int n_gen = 0;
-    char piece[256];
-    r->out.stream = !o->json;
+    r->text = colloq_textstream_new(r->m, NULL, 0, false);
+    if (!r->text) { fprintf(stderr, "colloq run: out of memory\n"); return 1; }
+    const char *out;
+    size_t out_len;
     while (n_gen < max_gen) {
         colloq_token t = colloq_sampler_sample(r->smp, r->logits);
         r->gen[n_gen++] = t;
         colloq_sampler_accept(r->smp, t);
         if (!o->ignore_eos && colloq_token_is_eog(r->m, t)) { stop = "eog"; break; }
-        int len = colloq_token_to_piece(r->m, t, false, piece, (int)sizeof piece);
-        if (len > (int)sizeof piece) {          /* rare long piece */
-            char *big = malloc((size_t)len);
-            int len2 = big ? colloq_token_to_piece(r->m, t, false, big, len) : -1;
-            if (len2 > 0 && len2 <= len) text_add(&r->out, big, (size_t)len2);
-            free(big);
-        } else if (len > 0) {
-            text_add(&r->out, piece, (size_t)len);
+        if (colloq_textstream_push(r->text, t, &out, &out_len, NULL) != COLLOQ_OK) {
+            fprintf(stderr, "\ncolloq run: out of memory for the output text\n");
+            return 1;
         }
-        if (r->out.stream) fflush(stdout);
+        if (!o->json && out_len) { fwrite(out, 1, out_len, stdout); fflush(stdout); }
         if (o->n_predict >= 0 && n_gen >= o->n_predict) break;
         if (colloq_seq_n_past(r->seq) >= n_ctx) { stop = "context"; break; }
         if (colloq_seq_eval(r->seq, &t, 1, r->logits, false, &err) != COLLOQ_OK) {
-            text_finish(&r->out);
             fprintf(stderr, "\ncolloq run: evaluating token %d: %s\n", n_gen, err.msg);
             return 1;
         }
@@ -387,9 +295,12 @@ static int generate(run_state *r, const run_opts *o, const char *text, size_t te
             return 1;
         }
     }
-    text_finish(&r->out);
+    if (colloq_textstream_flush(r->text, &out, &out_len) != COLLOQ_OK) {
+        fprintf(stderr, "colloq run: out of memory for the output text\n");
+        return 1;
+    }
+    if (!o->json && out_len) fwrite(out, 1, out_len, stdout);
     double t2 = colloq_now();
-    if (r->out.oom) { fprintf(stderr, "colloq run: out of memory for the output text\n"); return 1; }
     if (r->dump && fflush(r->dump) != 0) { fprintf(stderr, "colloq run: writing %s failed\n", o->dump_path); return 1; }
 
     double prompt_ms = (t1 - t0) * 1000.0, gen_ms = (t2 - t1) * 1000.0;

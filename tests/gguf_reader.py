@@ -6,6 +6,8 @@ quant_ref's job).  Written from the published file layout, not from colloq's C r
 so the reference does not share the engine's bugs.
 """
 
+import mmap
+import os
 import struct
 
 GGUF_MAGIC = b"GGUF"
@@ -66,7 +68,9 @@ class GGUFFile:
     def __init__(self, path):
         self.path = path
         with open(path, "rb") as fp:
-            self.buf = memoryview(fp.read())
+            size = os.fstat(fp.fileno()).st_size
+            # map large files instead of reading them (an empty file cannot be mapped)
+            self.buf = memoryview(mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) if size else b"")
         self.pos = 0
         self.kv = {}
         self.tensors = {}

@@ -14,6 +14,13 @@ Written from the math, not from colloq's C code:
 The GGUF is read by gguf_reader.py and weights are dequantised by quant_ref.dequantize, so the
 whole computation runs in float64 on the exact weights the engine sees.
 
+`emulate` (optional) reproduces the engine's documented rounding instead of computing exactly:
+activations rounded the way matmul feeds them to each weight type
+(quant_ref.activation_roundtrip: Q8_0 for Q4_0/Q8_0 weights) and, with kv_f16, keys (after
+RoPE) and values stored as f16 in the cache.  Comparing against both the exact and the
+emulating pass gives a loose bound that needs no knowledge of the engine's numerics and a
+tight one that catches small mistakes the loose bound would hide.
+
 `bug` names a deliberate mistake (used by the comparison driver to show that its tolerances
 catch real bugs): "rope_neox" (rotate (v[i], v[i+d/2]) instead), "no_window",
 "no_rope_scale", "no_gqa_map" (kv head h % n_kv instead of h // group).
@@ -55,6 +62,7 @@ class RefLlama:
         assert self.dim % self.n_head == 0 and self.n_head % self.n_head_kv == 0
         assert self.rope_dim % 2 == 0 and self.rope_dim <= self.head_dim
 
+        self.types = {}                                          # id(matrix) -> GGUF type
         self.tok_embd = self._mat("token_embd.weight")           # (n_vocab, dim)
         self.n_vocab = self.tok_embd.shape[0]
         self.tied = "output.weight" not in g.tensors
@@ -88,7 +96,21 @@ class RefLlama:
         x, ne = self._tensor(name)
         if len(ne) != 2:
             raise ValueError("tensor %s is not 2-D" % name)
-        return x.reshape(ne[1], ne[0])      # rows of ne[0] contiguous elements
+        m = x.reshape(ne[1], ne[0])         # rows of ne[0] contiguous elements
+        self.types[id(m)] = self.gguf.tensors[name].type
+        return m
+
+    def mm(self, x, w, emulate=None):
+        """x @ w.T, with x rounded as the engine's matmul feeds it to w's type when emulating."""
+        if emulate:
+            x = quant_ref.activation_roundtrip(self.types[id(w)], x)
+        return x @ w.T
+
+    @staticmethod
+    def cache_round(v, emulate=None):
+        if emulate and emulate.get("kv_f16"):
+            return v.astype(np.float32).astype(np.float16).astype(np.float64)
+        return v
 
     def _vec(self, name):
         x, ne = self._tensor(name)
@@ -140,34 +162,38 @@ class RefLlama:
             out[:, h, :] = w @ v[:, kh, :]
         return out
 
-    def ffn(self, lw, x):
+    def ffn(self, lw, x, emulate=None):
         n = self.rmsnorm(x, lw["ffn_norm"])
-        gate = n @ lw["w_gate"].T
-        up = n @ lw["w_up"].T
-        return (gate / (1.0 + np.exp(-gate)) * up) @ lw["w_down"].T
+        gate = self.mm(n, lw["w_gate"], emulate)
+        up = self.mm(n, lw["w_up"], emulate)
+        return self.mm(gate / (1.0 + np.exp(-gate)) * up, lw["w_down"], emulate)
+
+    def qkv(self, lw, x, pos, emulate=None, bug=None):
+        T, hd = len(pos), self.head_dim
+        n = self.rmsnorm(x, lw["attn_norm"])
+        q = self.rope(self.mm(n, lw["wq"], emulate).reshape(T, self.n_head, hd), pos, bug)
+        k = self.rope(self.mm(n, lw["wk"], emulate).reshape(T, self.n_head_kv, hd), pos, bug)
+        v = self.mm(n, lw["wv"], emulate).reshape(T, self.n_head_kv, hd)
+        return q, self.cache_round(k, emulate), self.cache_round(v, emulate)
 
     # ---- whole passes ----
-    def forward(self, tokens, bug=None):
+    def forward(self, tokens, bug=None, emulate=None):
         """All positions at once (causal mask): returns logits (T, n_vocab) in float64."""
         tokens = np.asarray(tokens, dtype=np.int64)
         if tokens.min() < 0 or tokens.max() >= self.n_vocab:
             raise ValueError("token id out of range")
-        T, hd = len(tokens), self.head_dim
+        T = len(tokens)
         pos = np.arange(T)
         x = self.tok_embd[tokens].copy()
         for lw in self.layers:
-            n = self.rmsnorm(x, lw["attn_norm"])
-            q = self.rope((n @ lw["wq"].T).reshape(T, self.n_head, hd), pos, bug)
-            k = self.rope((n @ lw["wk"].T).reshape(T, self.n_head_kv, hd), pos, bug)
-            v = (n @ lw["wv"].T).reshape(T, self.n_head_kv, hd)
+            q, k, v = self.qkv(lw, x, pos, emulate, bug)
             a = self.attend(q, k, v, pos, pos, bug)
-            x = x + a.reshape(T, -1) @ lw["wo"].T
-            x = x + self.ffn(lw, x)
-        return self.rmsnorm(x, self.output_norm) @ self.output.T
+            x = x + self.mm(a.reshape(T, -1), lw["wo"], emulate)
+            x = x + self.ffn(lw, x, emulate)
+        return self.mm(self.rmsnorm(x, self.output_norm), self.output, emulate)
 
-    def forward_incremental(self, tokens, chunk=1):
+    def forward_incremental(self, tokens, chunk=1, emulate=None):
         """Same result computed `chunk` tokens at a time with an explicit K/V cache (self-check)."""
-        hd = self.head_dim
         cache = [([], []) for _ in self.layers]
         rows = []
         for start in range(0, len(tokens), chunk):
@@ -176,15 +202,14 @@ class RefLlama:
             pos = np.arange(start, start + T)
             x = self.tok_embd[toks].copy()
             for lw, (ks, vs) in zip(self.layers, cache):
-                n = self.rmsnorm(x, lw["attn_norm"])
-                q = self.rope((n @ lw["wq"].T).reshape(T, self.n_head, hd), pos)
-                ks.append(self.rope((n @ lw["wk"].T).reshape(T, self.n_head_kv, hd), pos))
-                vs.append((n @ lw["wv"].T).reshape(T, self.n_head_kv, hd))
+                q, k, v = self.qkv(lw, x, pos, emulate)
+                ks.append(k)
+                vs.append(v)
                 k_all, v_all = np.concatenate(ks), np.concatenate(vs)
                 a = self.attend(q, k_all, v_all, pos, np.arange(len(k_all)))
-                x = x + a.reshape(T, -1) @ lw["wo"].T
-                x = x + self.ffn(lw, x)
-            rows.append(self.rmsnorm(x, self.output_norm) @ self.output.T)
+                x = x + self.mm(a.reshape(T, -1), lw["wo"], emulate)
+                x = x + self.ffn(lw, x, emulate)
+            rows.append(self.mm(self.rmsnorm(x, self.output_norm), self.output, emulate))
         return np.concatenate(rows)
 
 

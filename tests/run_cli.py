@@ -26,7 +26,7 @@ def check(cond, msg):
         print("FAIL:", msg)
 
 
-def run(colloq, *args, stdin=None):
+def run(colloq, *args):
     r = subprocess.run([colloq] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     return r.returncode, r.stdout, r.stderr.decode(errors="replace")
 

@@ -7,21 +7,23 @@ generates a few tokens after a ~40-token prompt, and the logits of EVERY evaluat
 (prompt and generated) are compared with the reference run on the same token ids and the same
 dequantised weights.
 
-Error measure: max |logit_colloq - logit_ref| / std(logit_ref) over all positions and tokens.
-Tolerances (measured values are printed; each bound has a margin of about 3-5x over what a
-correct engine shows, and is far below what the injected bugs below produce):
-  F32 weights, F32 KV cache ........ 1e-4   (float32 rounding only)
-  F16 weights, F16 KV cache ........ 5e-3   (activations and K/V rounded to f16)
-  BF16 weights ..................... 4e-2   (activations rounded to bf16 for the dot products)
-  Q8_0 / Q4_0 weights .............. 4e-2   (activations quantised to 8 bits; the weights'
-                                              own error is in both sides, the reference uses
-                                              the dequantised weights)
-Greedy ids must equal the reference argmax wherever the reference's top-2 margin exceeds
-4x the variant's tolerance (in std units), and always equal the argmax of colloq's own row.
+Two references, two bounds (error = |logit_colloq - logit_ref| / std(logit_ref)):
+  exact     the float64 forward pass on the dequantised weights.  Every position must be
+            within the loose bound, which allows for the engine's documented rounding
+            (F16 KV cache; activations quantised to Q8_0 for Q8_0/Q4_0 weights):
+              F32 weights + F32 cache 2e-5 | F16, BF16 + F16 cache 1.5e-2 | Q8_0, Q4_0 0.3
+            (measured: ~1.5e-6 | ~4e-3 | ~0.12)
+  emulating the same pass with that rounding reproduced (ref_llama's `emulate`).  Positions
+            must be within the tight bound, 2e-5 for F32 and 1e-3 otherwise (measured: ~1.5e-6,
+            ~1e-4, ~2e-7), except at most 5% of them: an activation that lies within float32
+            noise of a rounding boundary may round the other way in the engine (seen once:
+            4e-2 at one position of 48), while a real mistake moves most positions.
+Greedy ids must equal the argmax of colloq's own rows, and the emulating reference's argmax
+wherever its top-2 margin exceeds both 4x the tight bound and twice that row's deviation.
 
 The test also proves it can fail: the reference is rerun with deliberate bugs (RoPE on
 half-split instead of adjacent pairs, no sliding-window mask, no linear RoPE scaling, wrong
-GQA head mapping) and each must exceed the F32 tolerance by at least 100x.
+GQA head mapping) and each must exceed the F32 bound by at least 1000x.
 
 usage: run_vs_ref.py --colloq PATH/colloq --workdir DIR
 """
@@ -41,9 +43,11 @@ PROMPT = ("the quick brown fox jumps over the lazy dog and the king of france wa
           "when the story of the old man came to his house by the river in the morning light "
           "with a little bird")
 
-TOL_F32, TOL_F16, TOL_BF16, TOL_Q = 1e-4, 5e-3, 4e-2, 4e-2
+# (loose bound vs the exact reference, tight bound vs the emulating one)
+TOL_F32, TOL_F16, TOL_BF16, TOL_Q = (2e-5, 2e-5), (1.5e-2, 1e-3), (1.5e-2, 1e-3), (0.3, 1e-3)
+MAX_FLIP_FRACTION = 0.05
 
-# name, mkmodel arguments, run arguments, tolerance
+# name, mkmodel arguments, run arguments, (loose, tight) bounds
 VARIANTS = [
     ("f32 gqa untied",             ["--type", "f32"], ["--cache-type", "f32"], TOL_F32),
     ("f32 mha tied",               ["--type", "f32", "--kv-heads", "4", "--tied"], ["--cache-type", "f32"], TOL_F32),
@@ -89,7 +93,8 @@ def run_variant(colloq, workdir, idx, name, mk_args, run_args):
     return model, res, np.fromfile(dump, dtype="<f4")
 
 
-def compare(name, model, res, raw, tol, failures, bug_check=False):
+def compare(name, model, res, raw, tols, kv_f16, failures, bug_check=False):
+    loose, tight = tols
     ref = ref_llama.RefLlama(model)
     prompt, ids = res["prompt_ids"], res["ids"]
     if len(prompt) < 30:
@@ -102,40 +107,50 @@ def compare(name, model, res, raw, tol, failures, bug_check=False):
         return None
     got = raw.reshape(n_rows, ref.n_vocab).astype(np.float64)
     toks = prompt + ids[:-1]
-    want = ref.forward(toks)
-    std = want.std()
-    err = np.abs(got - want).max() / std
-    worst_row = int(np.abs(got - want).max(axis=1).argmax())
-    ok = err < tol
-    if not ok:
-        failures.append("%s: max|dlogit|/std = %.3g >= %.3g (worst position %d of %d)" % (name, err, tol, worst_row, n_rows))
+    exact = ref.forward(toks)
+    emul = ref.forward(toks, emulate={"kv_f16": kv_f16})
+    std = exact.std()
+    err_exact = np.abs(got - exact).max(axis=1) / std          # per position
+    err_emul = np.abs(got - emul).max(axis=1) / std
+    n_over = int((err_emul >= tight).sum())
+    ok = True
+    if err_exact.max() >= loose:
+        ok = False
+        failures.append("%s: max|dlogit|/std vs exact reference = %.3g >= %.3g (position %d of %d)"
+                        % (name, err_exact.max(), loose, int(err_exact.argmax()), n_rows))
+    if n_over > MAX_FLIP_FRACTION * n_rows:
+        ok = False
+        failures.append("%s: %d of %d positions differ from the emulating reference by >= %.3g (max %.3g at %d)"
+                        % (name, n_over, n_rows, tight, err_emul.max(), int(err_emul.argmax())))
 
-    # greedy ids: own argmax always; reference argmax where its margin is clear
+    # greedy ids: own argmax always; the reference's argmax where its margin is clear
     checked = agreed = 0
     for j, t in enumerate(ids):
         r = len(prompt) - 1 + j
         if int(np.argmax(got[r])) != t:
             failures.append("%s: generated id %d at step %d is not the argmax of its own logits" % (name, t, j))
-        top2 = np.sort(want[r])[-2:]
-        if (top2[1] - top2[0]) / std > 4 * tol:
+        top2 = np.sort(emul[r])[-2:]
+        margin = (top2[1] - top2[0]) / std
+        if margin > 4 * tight and margin > 2 * err_emul[r]:
             checked += 1
-            if int(np.argmax(want[r])) == t:
+            if int(np.argmax(emul[r])) == t:
                 agreed += 1
             else:
                 failures.append("%s: step %d: colloq chose %d, reference %d (margin %.3g std)"
-                                % (name, j, t, int(np.argmax(want[r])), (top2[1] - top2[0]) / std))
+                                % (name, j, t, int(np.argmax(emul[r])), margin))
     if checked < len(ids) // 2:
         failures.append("%s: only %d of %d greedy steps had a clear margin" % (name, checked, len(ids)))
-    print("%-30s %3d positions  max|d|/std %.2e (tol %.0e) %s  greedy %d/%d clear steps agree"
-          % (name, n_rows, err, tol, "ok  " if ok else "FAIL", agreed, checked))
+    print("%-30s %3d positions  exact max %.1e (<%.0e)  emulated median %.1e (<%.0e at %d/%d)  greedy %d/%d  %s"
+          % (name, n_rows, err_exact.max(), loose, np.median(err_emul), tight, n_rows - n_over, n_rows,
+             agreed, checked, "ok" if ok else "FAIL"))
 
     if bug_check:
         for bug in BUGS:
             e = np.abs(got - ref.forward(toks, bug=bug)).max() / std
             print("    reference with bug %-14s max|d|/std %.2e" % (bug, e))
-            if e < 100 * tol:
-                failures.append("%s: injected bug %s is not detected (%.3g < 100 x tol)" % (name, bug, e))
-    return ref, toks, want
+            if e < 1000 * loose:
+                failures.append("%s: injected bug %s is not detected (%.3g < 1000 x bound)" % (name, bug, e))
+    return ref, toks, exact
 
 
 def main():
@@ -145,14 +160,15 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     failures = []
-    for idx, (name, mk_args, run_args, tol) in enumerate(VARIANTS):
+    for idx, (name, mk_args, run_args, tols) in enumerate(VARIANTS):
         try:
             model, res, raw = run_variant(args.colloq, args.workdir, idx, name, mk_args, run_args)
         except (RuntimeError, ValueError) as e:
             failures.append("%s: %s" % (name, e))
             print("%-30s FAIL (%s)" % (name, str(e).splitlines()[0]))
             continue
-        r = compare(name, model, res, raw, tol, failures, bug_check=(name == "f32 window 8 rope-scale 4"))
+        kv_f16 = "f32" not in run_args           # the F16 cache is the default
+        r = compare(name, model, res, raw, tols, kv_f16, failures, bug_check=(name == "f32 window 8 rope-scale 4"))
         if r and idx == 0:
             # the reference's own consistency: all-at-once == incremental with a K/V cache
             ref, toks, want = r
