@@ -14,11 +14,17 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-        "usage: colloq mkmodel --shape mistral-7b|llama2-7b|tinyllama-1b|tiny -o OUT.gguf [options]\n"
+        "usage: colloq mkmodel --shape SHAPE -o OUT.gguf [options]\n"
         "\n"
         "Writes a model file with RANDOM weights (not a trained model) of a real architecture\n"
         "shape, for tests, benchmarks and demos.  Weights are deterministic in --seed.\n"
+        "SHAPE: mistral-7b, llama2-7b, tinyllama-1b, tiny (llama); qwen2-7b; qwen-7b; falcon-7b,\n"
+        "falcon-40b; baichuan2-7b, baichuan2-13b; chatglm3-6b\n"
         "\n"
+        "  --arch llama|qwen2|qwen|falcon|baichuan|chatglm\n"
+        "                             architecture (default: the shape's), with its tensor names,\n"
+        "                             keys and special tokens; falcon with --kv-heads 1 is the 7B\n"
+        "                             layout, else 40B; baichuan with --layers 40 is the 13B (ALiBi)\n"
         "  --type f32|f16|bf16|q8_0|q4_0   type of the 2-D weights (default f16; norms stay f32)\n"
         "  --vocab VOCAB.gguf         copy every tokenizer.* key from this file\n"
         "                             (default: a small built-in SentencePiece-style vocabulary)\n"
@@ -27,12 +33,13 @@ static void usage(FILE *out) {
         "  --verbose                  log each tensor as it is written\n"
         "overrides of the shape:\n"
         "  --dim N --layers N --heads N --kv-heads N --ffn N --ctx N\n"
-        "  --sliding-window N (0 = none)  --rope-base F  --rope-scale F (linear)  --tied | --untied\n");
+        "  --sliding-window N (0 = none)  --rope-base F  --rope-scale F (linear)  --tied | --untied\n"
+        "  --vocab-size N             pad the built-in vocabulary to N tokens (0 = no padding)\n");
 }
 
 int cmd_mkmodel(int argc, char **argv) {
-    const char *shape = NULL, *out = NULL, *vocab = NULL, *type_name = "f16";
-    long dim = -1, layers = -1, heads = -1, kv = -1, ffn = -1, ctx = -1, window = -1, threads = 0;
+    const char *shape = NULL, *out = NULL, *vocab = NULL, *type_name = "f16", *arch = NULL;
+    long dim = -1, layers = -1, heads = -1, kv = -1, ffn = -1, ctx = -1, window = -1, threads = 0, n_vocab = -1;
     double rope_base = -1, rope_scale = -1;
     unsigned long long seed = 1;
     int tied = -1;
@@ -44,6 +51,8 @@ int cmd_mkmodel(int argc, char **argv) {
 #define NEED_VALUE() do { if (!v) { fprintf(stderr, "colloq mkmodel: %s needs a value\n", a); return 2; } i++; } while (0)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--shape")) { NEED_VALUE(); shape = v; }
+        else if (!strcmp(a, "--arch")) { NEED_VALUE(); arch = v; }
+        else if (!strcmp(a, "--vocab-size")) { NEED_VALUE(); ok = cli_parse_int("mkmodel", a, v, 0, 1 << 22, &n_vocab); }
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { NEED_VALUE(); out = v; }
         else if (!strcmp(a, "--vocab")) { NEED_VALUE(); vocab = v; }
         else if (!strcmp(a, "--type")) { NEED_VALUE(); type_name = v; }
@@ -83,6 +92,13 @@ int cmd_mkmodel(int argc, char **argv) {
         fprintf(stderr, "colloq mkmodel: %s\n", err.msg);
         return 2;
     }
+    if (arch && strcmp(arch, p.arch) != 0) {
+        if (colloq_mkmodel_set_arch(&p, arch, &err) != COLLOQ_OK) {
+            fprintf(stderr, "colloq mkmodel: %s\n", err.msg);
+            return 2;
+        }
+        p.n_vocab = 0;   /* the shape's vocabulary size belongs to its own family */
+    }
     int type = colloq_type_from_name(type_name);
     if (type != CT_F32 && type != CT_F16 && type != CT_BF16 && type != CT_Q8_0 && type != CT_Q4_0) {
         fprintf(stderr, "colloq mkmodel: bad value for --type: '%s' (expected f32, f16, bf16, q8_0 or q4_0)\n", type_name);
@@ -99,6 +115,7 @@ int cmd_mkmodel(int argc, char **argv) {
     OVERRIDE(sliding_window, (int)window);
     OVERRIDE(rope_base, (float)rope_base);
     OVERRIDE(rope_scale, (float)rope_scale);
+    OVERRIDE(n_vocab, (int)n_vocab);
     if (tied >= 0) { p.tied = tied == 1; custom = true; }
 #undef OVERRIDE
     if (custom) {
@@ -123,9 +140,9 @@ int cmd_mkmodel(int argc, char **argv) {
     struct stat sb;
     double mib = stat(out, &sb) == 0 ? (double)sb.st_size / (1024.0 * 1024.0) : 0.0;
     fprintf(stderr,
-            "colloq mkmodel: wrote %s (%.1f MiB in %.1f s): RANDOM weights, %s shape, dim %d, %d layers, "
+            "colloq mkmodel: wrote %s (%.1f MiB in %.1f s): RANDOM weights, %s %s shape, dim %d, %d layers, "
             "%d heads (%d kv), ffn %d, ctx %d%s, %s weights, %s output, seed %llu\n",
-            out, mib, colloq_now() - t0, p.shape, p.dim, p.n_layers, p.n_heads, p.n_kv_heads, p.ffn, p.ctx,
+            out, mib, colloq_now() - t0, p.arch, p.shape, p.dim, p.n_layers, p.n_heads, p.n_kv_heads, p.ffn, p.ctx,
             p.sliding_window ? ", sliding window" : "", colloq_type_get(p.type)->name,
             p.tied ? "tied" : "untied", seed);
     return 0;

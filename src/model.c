@@ -19,6 +19,11 @@
 
 static const colloq_arch *const arch_table[] = {
     &colloq_arch_llama,
+    &colloq_arch_qwen2,
+    &colloq_arch_qwen,
+    &colloq_arch_falcon,
+    &colloq_arch_baichuan,
+    &colloq_arch_chatglm,
 };
 
 static const colloq_arch *arch_find(gguf_str name) {
@@ -232,6 +237,26 @@ static void log_memory(const colloq_model *m) {
                n_ctx, (double)kv / 1048576.0, (double)scr / 1048576.0);
 }
 
+/* Load-time packed copies of the weights the matmul multiplies (matmul.h), or their
+ * release (pack = false).  Not enough memory only costs speed: the rest stays unpacked. */
+static void pack_weights(colloq_model *m, bool pack) {
+    int n = m->layers ? m->hp.n_layer : 0;
+    for (int l = -1; l < n; l++) {
+        colloq_layer *L = l >= 0 ? &m->layers[l] : NULL;
+        colloq_mat *w[] = { L ? &L->wq : &m->output, L ? &L->wk : NULL, L ? &L->wv : NULL, L ? &L->wo : NULL,
+                            L ? &L->ffn_gate : NULL, L ? &L->ffn_up : NULL, L ? &L->ffn_down : NULL };
+        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+            if (!w[i]) continue;
+            if (!pack) {
+                colloq_mat_unpack(w[i]);
+            } else if (colloq_mat_pack(w[i], m->pool) != COLLOQ_OK) {
+                colloq_log(0, "%s: not enough memory for packed weights; using slower unpacked products", m->path);
+                return;
+            }
+        }
+    }
+}
+
 int colloq_model_load(const char *path, const colloq_model_params *p, colloq_model **out, colloq_err *err) {
     if (!path || !out) return colloq_seterr(err, COLLOQ_ERR_ARG, "colloq_model_load: path and out are required");
     *out = NULL;
@@ -263,6 +288,7 @@ int colloq_model_load(const char *path, const colloq_model_params *p, colloq_mod
         if (!m->pool) rc = colloq_seterr(err, COLLOQ_ERR_NOMEM, "%s: cannot start the thread pool", path);
         else m->n_threads = colloq_pool_size(m->pool);
     }
+    if (rc == COLLOQ_OK) pack_weights(m, true);
     if (rc != COLLOQ_OK) {
         colloq_model_free(m);
         return rc;
@@ -275,6 +301,7 @@ int colloq_model_load(const char *path, const colloq_model_params *p, colloq_mod
 void colloq_model_free(colloq_model *m) {
     if (!m) return;
     colloq_pool_free(m->pool);
+    pack_weights(m, false);
     for (int i = 0; i < m->n_vecs; i++) colloq_free(m->vecs[i]);
     colloq_free(m->vecs);
     colloq_free(m->layers);
@@ -315,9 +342,11 @@ void colloq_model_describe(const colloq_model *m, void *FILE_stream) {
         fprintf(out, "rope:             %s, dim %d, base %g, linear scale %g\n",
                 a->rope == COLLOQ_ROPE_ADJACENT ? "adjacent pairs" : "neox halves", hp->rope_dim,
                 (double)hp->rope_base, 1.0 / (double)hp->rope_scale);
+    if (a->alibi) fprintf(out, "positions:        ALiBi (no RoPE), slopes for %d heads\n", hp->n_head);
     if (hp->sliding_window) fprintf(out, "sliding_window:   %d\n", hp->sliding_window);
     fprintf(out, "ffn:              %s\n", a->ffn == COLLOQ_FFN_SWIGLU ? "SwiGLU" : "GELU");
-    fprintf(out, "output:           %s\n", m->tied_output ? "tied to token_embd" : "output.weight");
+    fprintf(out, "output:           %s%s\n", m->tied_output ? "tied to token_embd" : "output.weight",
+            m->output_scale ? ", rows normalised (NormHead)" : "");
     fprintf(out, "weights:          %.1f MiB (mapped, not copied)\n", mib(m->weight_bytes));
     int n_ctx = colloq_seq_default_n_ctx(m);
     size_t kv16, scr, kv32;

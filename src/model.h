@@ -25,8 +25,9 @@ typedef enum { COLLOQ_NORM_RMS, COLLOQ_NORM_LAYER } colloq_norm_kind;      /* La
 typedef enum { COLLOQ_ROPE_NONE, COLLOQ_ROPE_ADJACENT, COLLOQ_ROPE_NEOX } colloq_rope_kind;
 /* ADJACENT rotates (v[2i], v[2i+1]); NEOX rotates (v[i], v[i + rope_dim/2]); both only for
  * the first rope_dim elements of each head (partial rotary when rope_dim < head_dim). */
-typedef enum { COLLOQ_FFN_SWIGLU, COLLOQ_FFN_GELU } colloq_ffn_kind;
-/* SWIGLU: down(silu(gate·n) * (up·n)); GELU: down(gelu(up·n)). */
+typedef enum { COLLOQ_FFN_SWIGLU, COLLOQ_FFN_GELU, COLLOQ_FFN_GELU_ERF } colloq_ffn_kind;
+/* SWIGLU: down(silu(gate·n) * (up·n)); GELU: down(gelu(up·n)) with the tanh approximation;
+ * GELU_ERF: the exact x/2 (1 + erf(x/sqrt 2)) (Falcon). */
 
 typedef struct colloq_model colloq_model;
 typedef struct colloq_arch colloq_arch;
@@ -37,8 +38,8 @@ struct colloq_arch {
     colloq_rope_kind rope;
     colloq_ffn_kind  ffn;
     bool parallel_block;   /* attention and FFN read the same input: x += attn(n) + ffn(n') */
-    bool alibi;            /* ALiBi position bias instead of RoPE (not implemented by forward.c yet) */
-    bool fused_qkv;        /* one attn_qkv matrix (not implemented by forward.c yet) */
+    bool alibi;            /* ALiBi position bias (slopes for n_head heads, bias 8) instead of RoPE */
+    bool fused_qkv;        /* the file has one attn_qkv matrix; bind splits it into wq/wk/wv row views */
     /* Read the <arch>.* keys into m->hp (checks ranges and consistency). */
     int (*load_hparams)(colloq_model *m, colloq_err *err);
     /* Bind every tensor with colloq_bind_mat / colloq_bind_vec (shapes from m->hp). */
@@ -47,6 +48,11 @@ struct colloq_arch {
 
 /* One entry per architecture file; the table in model.c lists them. */
 extern const colloq_arch colloq_arch_llama;
+extern const colloq_arch colloq_arch_qwen2;
+extern const colloq_arch colloq_arch_qwen;
+extern const colloq_arch colloq_arch_falcon;
+extern const colloq_arch colloq_arch_baichuan;
+extern const colloq_arch colloq_arch_chatglm;
 
 /* ---- hyper-parameters ---- */
 
@@ -88,6 +94,7 @@ struct colloq_model {
     colloq_mat          output;             /* [dim, n_vocab]; == tok_embd when tied */
     bool                tied_output;
     const float        *output_norm, *output_norm_b;
+    const float        *output_scale;       /* [n_vocab] factor per logit (NULL = none), e.g. a normalised head */
     colloq_layer       *layers;             /* n_layer */
 
     float             **vecs;               /* owned float copies of 1-D tensors */
@@ -179,5 +186,19 @@ int colloq_forward_check_arch(const colloq_arch *a, colloq_err *err);
  * for all tokens (all_logits) or only the last (want_last).  Caller checked everything. */
 void colloq_forward_chunk(colloq_seq *s, const colloq_token *toks, int n, float *logits,
                           bool all_logits, bool want_last);
+
+/* Several sequences in one pass (batch.c).  Group g owns rows [row0, row0 + n) of the
+ * workspace sequence's buffers, at positions seq->n_past..; the groups' rows are
+ * contiguous from row 0 and total at most the workspace's chunk.  Each seq is distinct. */
+#define COLLOQ_FWD_MAX_GROUPS 64
+typedef struct {
+    colloq_seq *seq;       /* KV cache written and read */
+    int row0, n;
+} colloq_fwd_group;
+/* forward.c: run every layer over the rows of all groups (weights read once per pass);
+ * advances each group's n_past.  toks: one id per row.  Caller checked everything. */
+void colloq_forward_groups(colloq_seq *work, const colloq_fwd_group *gr, int ng, const colloq_token *toks);
+/* forward.c: after colloq_forward_groups, logits (n_rows x n_vocab) of the given workspace rows. */
+void colloq_forward_logits(colloq_seq *work, const int *rows, int n_rows, float *logits);
 
 #endif

@@ -665,7 +665,7 @@ static void test_load_errors(void) {
     expect_load_error("zero context", &tm, edit_no_ctx, COLLOQ_ERR_FORMAT,
                       "hyper-parameter 'llama.context_length' = 0 is out of range (expected 1..16777216)");
     expect_load_error("unknown arch", &tm, edit_arch, COLLOQ_ERR_UNSUPPORTED,
-                      "architecture 'gpt9' is not supported (supported: llama)");
+                      "architecture 'gpt9' is not supported (supported: llama, qwen2, qwen, falcon, baichuan, chatglm)");
     expect_load_error("odd rope dim", &tm, edit_rope_dim, COLLOQ_ERR_FORMAT,
                       "llama.rope.dimension_count 7 must be even and at most the head dimension 16");
     expect_load_error("vocab size", &tm, edit_vocab_size, COLLOQ_ERR_FORMAT,
