@@ -10,6 +10,12 @@ int cmd_run(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_template(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 /* Shared helpers (cli_util.c). */
 /* Parse an integer / float option value; on failure print "colloq NAME: bad value for OPT" and return false. */

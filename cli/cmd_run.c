@@ -304,7 +304,7 @@ static int generate(run_state *r, const run_opts *o, const char *text, size_t te
     if (r->dump && fflush(r->dump) != 0) { fprintf(stderr, "colloq run: writing %s failed\n", o->dump_path); return 1; }
 
     double prompt_ms = (t1 - t0) * 1000.0, gen_ms = (t2 - t1) * 1000.0;
-    if (!o->json) fputc('\n', stdout);
+    if (!o->json) { fputc('\n', stdout); fflush(stdout); }
     if (!strcmp(stop, "context")) fprintf(stderr, "colloq run: context of %d tokens is full\n", n_ctx);
     fprintf(stderr, "colloq run: prompt %d tokens in %.1f ms (%.2f tok/s), generated %d tokens in %.1f ms (%.2f tok/s)\n",
             n_prompt, prompt_ms, per_s(n_prompt, prompt_ms), n_gen, gen_ms, per_s(n_gen, gen_ms));

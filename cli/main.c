@@ -12,9 +12,15 @@ static const struct {
     const char *help;
 } commands[] = {
     { "run",      cmd_run,      "generate text from a prompt" },
+    { "chat",     cmd_chat,     "talk with a chat model (interactive; stdin may be a pipe)" },
+    { "template", cmd_template, "print the prompt a conversation renders to in a chat format" },
     { "tokenize", cmd_tokenize, "print the token ids of a text" },
     { "info",     cmd_info,     "describe a GGUF model file" },
     { "mkmodel",  cmd_mkmodel,  "write a random-weight model of a real architecture shape" },
+    { "quantize", cmd_quantize, "convert a model file to another tensor type or K-quant mix" },
+    { "bench",    cmd_bench,    "measure prefill and decode speed against the memory-bandwidth floor" },
+    { "serve",    cmd_serve,    "OpenAI-compatible HTTP server with continuous batching" },
+    { "audit",    cmd_audit,    "verify or search an audit log directory" },
 };
 
 static void usage(FILE *out) {

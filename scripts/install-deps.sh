@@ -5,7 +5,12 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config git
       libjansson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev
       python3 python3-numpy python3-jinja2 python3-sentencepiece
-      tmux curl)
+      tmux curl
+      prometheus)            # promtool checks the server's /metrics output in the tests
+# node + npm run the server tests (npm `openai` client) and bench/serve-load; Debian's
+# packages only when no node is installed already.
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,7 +2,9 @@
  * forward.c - the decoder forward pass over a batch of tokens, driven by the
  * architecture descriptor (norm kind, RoPE style, FFN kind, parallel block, biases):
  * embeddings, per layer attention (RoPE, grouped-query, causal + sliding window, online
- * softmax over key tiles) and FFN, the final norm and the logits.  Works in the buffers
+ * softmax over key tiles) and FFN, the final norm and the logits.  The rows of one pass
+ * may belong to several sequences (colloq_forward_groups): every matmul runs over all
+ * rows, attention per sequence over its own KV cache.  Works in the buffers
  * colloq_seq_init allocated: never allocates, never does I/O.
  */
 #include <math.h>
@@ -12,12 +14,10 @@
 #include "util.h"
 
 int colloq_forward_check_arch(const colloq_arch *a, colloq_err *err) {
-    if (a->alibi)
-        return colloq_seterr(err, COLLOQ_ERR_UNSUPPORTED, "architecture '%s': ALiBi attention is not "
-                             "implemented yet", a->name);
-    if (a->fused_qkv)
-        return colloq_seterr(err, COLLOQ_ERR_UNSUPPORTED, "architecture '%s': a fused QKV projection is not "
-                             "implemented yet", a->name);
+    /* ALiBi is done in att_item; a fused QKV arrives as three row views bound by the arch file */
+    if (a->alibi && a->rope != COLLOQ_ROPE_NONE)
+        return colloq_seterr(err, COLLOQ_ERR_UNSUPPORTED, "architecture '%s': ALiBi together with RoPE is "
+                             "not implemented", a->name);
     return COLLOQ_OK;
 }
 
@@ -94,17 +94,20 @@ static inline float f16_to_f32(uint16_t h) {
 
 /* ---- RoPE ---- */
 
-static void rope_tables(colloq_seq *s, int n) {
+/* cos/sin of every row's position (row row0 + i of group g is at g->seq->n_past + i). */
+static void rope_tables(colloq_seq *s, const colloq_fwd_group *gr, int ng) {
     const colloq_hparams *hp = &s->model->hp;
     int half = hp->rope_dim / 2;
-    for (int i = 0; i < n; i++) {
-        double p = (double)(s->n_past + i) * (double)hp->rope_scale;
-        for (int r = 0; r < half; r++) {
-            double a = p * s->inv_freq[r];
-            s->rope_cos[(size_t)i * half + r] = (float)cos(a);
-            s->rope_sin[(size_t)i * half + r] = (float)sin(a);
+    for (int g = 0; g < ng; g++)
+        for (int i = 0; i < gr[g].n; i++) {
+            size_t row = (size_t)(gr[g].row0 + i);
+            double p = (double)(gr[g].seq->n_past + i) * (double)hp->rope_scale;
+            for (int r = 0; r < half; r++) {
+                double a = p * s->inv_freq[r];
+                s->rope_cos[row * half + r] = (float)cos(a);
+                s->rope_sin[row * half + r] = (float)sin(a);
+            }
         }
-    }
 }
 
 /* Rotate the first rope_dim elements of each of n_heads heads in n rows. */
@@ -134,13 +137,14 @@ static size_t kv_index(const colloq_seq *s, int l, int g, int p) {
     return (((size_t)l * hp->n_head_kv + g) * (size_t)s->n_ctx + (size_t)p) * (size_t)hp->head_dim;
 }
 
-static void kv_store(colloq_seq *s, int l, int n) {
+/* Rows [row0, row0 + n) of the workspace w's k/v into s's cache at positions s->n_past.. */
+static void kv_store(const colloq_seq *w, colloq_seq *s, int l, int row0, int n) {
     const colloq_hparams *hp = &s->model->hp;
     int hd = hp->head_dim, nkv = hp->n_head_kv;
     for (int i = 0; i < n; i++) {
         for (int g = 0; g < nkv; g++) {
-            size_t at = kv_index(s, l, g, s->n_past + i);
-            const float *k = s->k + ((size_t)i * nkv + g) * hd, *v = s->v + ((size_t)i * nkv + g) * hd;
+            size_t at = kv_index(s, l, g, s->n_past + i), row = (size_t)(row0 + i);
+            const float *k = w->k + (row * nkv + g) * hd, *v = w->v + (row * nkv + g) * hd;
             if (s->cache_type == COLLOQ_CACHE_F32) {
                 memcpy((float *)s->k_cache + at, k, (size_t)hd * sizeof(float));
                 memcpy((float *)s->v_cache + at, v, (size_t)hd * sizeof(float));
@@ -158,8 +162,11 @@ static void kv_store(colloq_seq *s, int l, int n) {
 /* ---- attention ---- */
 
 typedef struct {
-    colloq_seq *s;
-    int l, n;
+    colloq_seq *w;                  /* workspace: q, att, attention scratch */
+    const colloq_fwd_group *gr;     /* the sequences whose caches are read */
+    int ng, l;
+    int split;                      /* parts the heads of a kv group are split into */
+    int items[COLLOQ_FWD_MAX_GROUPS + 1];   /* prefix sums of work items per group */
 } att_job;
 
 /* Attention inner loops in GCC/Clang generic vectors of 4 floats (SSE2 on any x86-64,
@@ -225,17 +232,32 @@ static const float *att_load_tile(const colloq_seq *s, colloq_att_scratch *a, in
     return a->vt;
 }
 
+/* ALiBi slope of head h of n (Press et al., as Baichuan 13B defines it): with p the largest
+ * power of two <= n, heads h < p get 2^(-8(h+1)/p) and the others the odd-numbered slopes
+ * of 2p heads, 2^(-8(2(h-p)+1)/(2p)).  The bias slope * (key position - query position) is
+ * added to the scaled scores (the original adds slope * key position: the same softmax). */
+static float alibi_slope(int h, int n) {
+    int p = 1;
+    while (p * 2 <= n) p *= 2;
+    if (h < p) return exp2f(-8.0f * (float)(h + 1) / (float)p);
+    return exp2f(-8.0f * (float)(2 * (h - p) + 1) / (float)(2 * p));
+}
+
 /* One work item: positions [i0, i1) of the chunk for heads [ha, hb), which all read kv
  * head g.  Row r of the item is position i0 + r / nh, head ha + r % nh. */
-static void att_item(const att_job *j, colloq_att_scratch *a, int g, int ha, int hb, int i0, int i1) {
-    const colloq_seq *s = j->s;
+static void att_item(const att_job *j, const colloq_fwd_group *grp, colloq_att_scratch *a, int g, int ha,
+                     int hb, int i0, int i1) {
+    const colloq_seq *s = grp->seq, *w = j->w;
     const colloq_hparams *hp = &s->model->hp;
     int hd = hp->head_dim, nh = hb - ha, qdim = hp->n_head * hd;
     int W = hp->sliding_window, pos0 = s->n_past, nr = (i1 - i0) * nh;
+    bool alibi = s->model->arch->alibi;
+    const float *qrows = w->q + (size_t)grp->row0 * qdim;
+    float *orows = w->att + (size_t)grp->row0 * qdim;
     float scale = 1.0f / sqrtf((float)hd);
     for (int r = 0; r < nr; r++) {
         int i = i0 + r / nh, h = ha + r % nh;
-        const float *q = s->q + (size_t)i * qdim + (size_t)h * hd;
+        const float *q = qrows + (size_t)i * qdim + (size_t)h * hd;
         for (int d = 0; d < hd; d++) a->q[(size_t)r * hd + d] = q[d] * scale;
         memset(a->acc + (size_t)r * hd, 0, (size_t)hd * sizeof(float));
         a->mx[r] = -INFINITY;
@@ -253,9 +275,9 @@ static void att_item(const att_job *j, colloq_att_scratch *a, int g, int ha, int
             if (ta > tb) continue;
             const float *q = a->q + (size_t)r * hd;
             float *sc = a->s, *acc = a->acc + (size_t)r * hd;
-            float mt = -INFINITY;
+            float mt = -INFINITY, slope = alibi ? alibi_slope(ha + r % nh, hp->n_head) : 0.0f;
             for (int t = ta; t <= tb; t++) {
-                sc[t] = dot_f32(q, kt + (size_t)t * hd, hd);
+                sc[t] = dot_f32(q, kt + (size_t)t * hd, hd) + slope * (float)(t0 + t - p);
                 mt = sc[t] > mt ? sc[t] : mt;
             }
             if (mt > a->mx[r]) {                          /* rescale what was accumulated */
@@ -275,28 +297,42 @@ static void att_item(const att_job *j, colloq_att_scratch *a, int g, int ha, int
     }
     for (int r = 0; r < nr; r++) {
         int i = i0 + r / nh, h = ha + r % nh;
-        float *o = s->att + (size_t)i * qdim + (size_t)h * hd, inv = 1.0f / a->sum[r];
+        float *o = orows + (size_t)i * qdim + (size_t)h * hd, inv = 1.0f / a->sum[r];
         for (int d = 0; d < hd; d++) o[d] = a->acc[(size_t)r * hd + d] * inv;
     }
 }
 
-/* Work items: kv head x block of positions, and when that gives fewer items than
- * threads (decode with few kv heads), the heads of a group are split as well. */
+/* Work items: per sequence, kv head x block of positions, and when that gives fewer
+ * items than threads (decode with few kv heads), the heads of a group are split as well.
+ * Items are numbered across the sequences (prefix sums in j->items). */
 static void att_worker(void *ctx, int ith, int nth) {
     const att_job *j = ctx;
-    const colloq_seq *s = j->s;
-    const colloq_hparams *hp = &s->model->hp;
-    if (ith >= s->n_att_scr) return;                     /* cannot happen: the pool size is fixed */
-    colloq_att_scratch *a = &s->att_scr[ith];
-    int grp = hp->n_head / hp->n_head_kv, qb = s->att_qb, nqb = (j->n + qb - 1) / qb;
-    int base = hp->n_head_kv * nqb, split = 1;
-    if (base < nth) split = (nth + base - 1) / base < grp ? (nth + base - 1) / base : grp;
-    for (int it = ith; it < base * split; it += nth) {
-        int g = it / (nqb * split), b = it / split % nqb, part = it % split;
-        int i0 = b * qb, i1 = i0 + qb < j->n ? i0 + qb : j->n;
+    const colloq_seq *w = j->w;
+    const colloq_hparams *hp = &w->model->hp;
+    if (ith >= w->n_att_scr) return;                     /* cannot happen: the pool size is fixed */
+    colloq_att_scratch *a = &w->att_scr[ith];
+    int grp = hp->n_head / hp->n_head_kv, qb = w->att_qb, split = j->split, gi = 0;
+    for (int it = ith; it < j->items[j->ng]; it += nth) {
+        while (it >= j->items[gi + 1]) gi++;
+        const colloq_fwd_group *G = &j->gr[gi];
+        int nqb = (G->n + qb - 1) / qb, k = it - j->items[gi];
+        int g = k / (nqb * split), b = k / split % nqb, part = k % split;
+        int i0 = b * qb, i1 = i0 + qb < G->n ? i0 + qb : G->n;
         int ha = g * grp + grp * part / split, hb = g * grp + grp * (part + 1) / split;
-        att_item(j, a, g, ha, hb, i0, i1);
+        att_item(j, G, a, g, ha, hb, i0, i1);
     }
+}
+
+static void attention(colloq_seq *w, const colloq_fwd_group *gr, int ng, int l) {
+    const colloq_hparams *hp = &w->model->hp;
+    int nth = colloq_pool_size(w->model->pool), grp = hp->n_head / hp->n_head_kv, base = 0;
+    att_job job = { .w = w, .gr = gr, .ng = ng, .l = l, .split = 1 };
+    for (int g = 0; g < ng; g++) base += hp->n_head_kv * ((gr[g].n + w->att_qb - 1) / w->att_qb);
+    if (base < nth) job.split = (nth + base - 1) / base < grp ? (nth + base - 1) / base : grp;
+    job.items[0] = 0;
+    for (int g = 0; g < ng; g++)
+        job.items[g + 1] = job.items[g] + hp->n_head_kv * ((gr[g].n + w->att_qb - 1) / w->att_qb) * job.split;
+    colloq_pool_run(w->model->pool, att_worker, &job);
 }
 
 /* ---- FFN ---- */
@@ -305,6 +341,7 @@ static float silu(float x) { return x / (1.0f + expf(-x)); }
 static float gelu(float x) {
     return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
 }
+static float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
 
 /* The activation over [0, cnt) split in contiguous ranges over the pool. */
 typedef struct {
@@ -319,6 +356,8 @@ static void act_worker(void *ctx, int ith, int nth) {
     size_t e0 = j->cnt * (size_t)ith / (size_t)nth, e1 = j->cnt * (size_t)(ith + 1) / (size_t)nth;
     if (j->s->model->arch->ffn == COLLOQ_FFN_SWIGLU)
         for (size_t e = e0; e < e1; e++) up[e] *= silu(gate[e]);
+    else if (j->s->model->arch->ffn == COLLOQ_FFN_GELU_ERF)
+        for (size_t e = e0; e < e1; e++) up[e] = gelu_erf(up[e]);
     else
         for (size_t e = e0; e < e1; e++) up[e] = gelu(up[e]);
 }
@@ -337,18 +376,19 @@ static void ffn(colloq_seq *s, const colloq_layer *L, const float *in, float *ou
     add_bias(out, L->ffn_down_b, n, m->hp.dim);
 }
 
-/* ---- one chunk ---- */
+/* ---- one pass ---- */
 
-void colloq_forward_chunk(colloq_seq *s, const colloq_token *toks, int n, float *logits,
-                          bool all_logits, bool want_last) {
+void colloq_forward_groups(colloq_seq *s, const colloq_fwd_group *gr, int ng, const colloq_token *toks) {
     colloq_model *m = s->model;
     const colloq_hparams *hp = &m->hp;
     colloq_pool *pool = m->pool;
     int dim = hp->dim, qd = hp->n_head * hp->head_dim, kvd = hp->n_head_kv * hp->head_dim;
+    int n = 0;
+    for (int g = 0; g < ng; g++) n += gr[g].n;
     size_t cnt = (size_t)n * dim;
 
     for (int i = 0; i < n; i++) colloq_mat_get_row(&m->tok_embd, toks[i], s->x + (size_t)i * dim);
-    if (m->arch->rope != COLLOQ_ROPE_NONE) rope_tables(s, n);
+    if (m->arch->rope != COLLOQ_ROPE_NONE) rope_tables(s, gr, ng);
 
     for (int l = 0; l < hp->n_layer; l++) {
         const colloq_layer *L = &m->layers[l];
@@ -363,9 +403,8 @@ void colloq_forward_chunk(colloq_seq *s, const colloq_token *toks, int n, float 
             rope_apply(s, s->q, n, hp->n_head);
             rope_apply(s, s->k, n, hp->n_head_kv);
         }
-        kv_store(s, l, n);
-        att_job job = { .s = s, .l = l, .n = n };
-        colloq_pool_run(pool, att_worker, &job);
+        for (int g = 0; g < ng; g++) kv_store(s, gr[g].seq, l, gr[g].row0, gr[g].n);
+        attention(s, gr, ng, l);
         colloq_matmul(&L->wo, s->att, n, s->tmp, s->mm_scratch, pool);
         add_bias(s->tmp, L->bo, n, dim);
         if (m->arch->parallel_block) {
@@ -381,14 +420,39 @@ void colloq_forward_chunk(colloq_seq *s, const colloq_token *toks, int n, float 
             add_into(s->x, s->tmp, cnt);
         }
     }
-    s->n_past += n;
+    for (int g = 0; g < ng; g++) gr[g].seq->n_past += gr[g].n;
+}
 
+/* Logit rows times the model's per-token factor (a normalised output head), if any. */
+static void scale_logits(const colloq_model *m, float *logits, int n_rows) {
+    if (!m->output_scale) return;
+    int nv = m->hp.n_vocab;
+    for (int i = 0; i < n_rows; i++)
+        for (int v = 0; v < nv; v++) logits[(size_t)i * nv + v] *= m->output_scale[v];
+}
+
+void colloq_forward_logits(colloq_seq *s, const int *rows, int n_rows, float *logits) {
+    colloq_model *m = s->model;
+    int dim = m->hp.dim;
+    for (int i = 0; i < n_rows; i++)
+        norm_range(m, s->x + (size_t)rows[i] * dim, s->xn + (size_t)i * dim, 0, 1, m->output_norm,
+                   m->output_norm_b);
+    colloq_matmul(&m->output, s->xn, n_rows, logits, s->mm_scratch, m->pool);
+    scale_logits(m, logits, n_rows);
+}
+
+void colloq_forward_chunk(colloq_seq *s, const colloq_token *toks, int n, float *logits,
+                          bool all_logits, bool want_last) {
+    colloq_model *m = s->model;
+    colloq_fwd_group g = { .seq = s, .row0 = 0, .n = n };
+    colloq_forward_groups(s, &g, 1, toks);
     if (all_logits) {
         norm_rows(m, s->x, s->xn, n, m->output_norm, m->output_norm_b);
-        colloq_matmul(&m->output, s->xn, n, logits, s->mm_scratch, pool);
+        colloq_matmul(&m->output, s->xn, n, logits, s->mm_scratch, m->pool);
+        scale_logits(m, logits, n);
     } else if (want_last) {
-        norm_rows(m, s->x + (size_t)(n - 1) * dim, s->xn, 1, m->output_norm, m->output_norm_b);
-        colloq_matmul(&m->output, s->xn, 1, logits, s->mm_scratch, pool);
+        int last = n - 1;
+        colloq_forward_logits(s, &last, 1, logits);
     }
 }
 
