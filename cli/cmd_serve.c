@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "cli.h"
 #include "colloq.h"
 #include "server.h"
@@ -37,6 +38,11 @@ static void usage(FILE *out) {
         "  --timeout S              close idle or stalled connections after S seconds (default 60)\n"
         "  --shutdown-timeout S     on SIGTERM, let in-flight requests finish for S seconds (default 10)\n"
         "  --load-delay-ms N        wait N ms before loading the model (for testing /health)\n"
+        "  --safety-config F        redaction / block rules for messages and answers (JSON; docs/safety.md)\n"
+        "  --audit-log DIR          one JSON line per completion request in DIR/audit-*.jsonl\n"
+        "  --audit-fsync MODE       always (default: on disk before the response completes), batch, never\n"
+        "  --audit-max-bytes N      start a new audit file before one exceeds N bytes (default 64 MiB)\n"
+        "  --audit-retention-days N delete audit files older than N days (default 180; 0 = keep)\n"
         "  -v, --verbose            log every request and model load details\n");
 }
 
@@ -94,6 +100,19 @@ int cmd_serve(int argc, char **argv) {
         else if (IS("--timeout")) { VALUE(); ok = cli_parse_int("serve", a, v, 1, 86400, &l); c.idle_timeout_s = (int)l; }
         else if (IS("--shutdown-timeout")) { VALUE(); ok = cli_parse_float("serve", a, v, 0, 3600, &d); c.shutdown_timeout_s = d; }
         else if (IS("--load-delay-ms")) { VALUE(); ok = cli_parse_int("serve", a, v, 0, 600000, &l); c.load_delay_ms = (int)l; }
+        else if (IS("--safety-config")) { VALUE(); c.safety_config = v; }
+        else if (IS("--audit-log")) { VALUE(); c.audit_dir = v; }
+        else if (IS("--audit-fsync")) {
+            VALUE();
+            colloq_audit_fsync m;
+            if (!colloq_audit_parse_fsync(v, &m)) {
+                fprintf(stderr, "colloq serve: --audit-fsync must be always, batch or never\n");
+                return 2;
+            }
+            c.audit_fsync = (int)m;
+        }
+        else if (IS("--audit-max-bytes")) { VALUE(); ok = cli_parse_int("serve", a, v, 4096, 1L << 40, &l); c.audit_max_bytes = (unsigned long long)l; }
+        else if (IS("--audit-retention-days")) { VALUE(); ok = cli_parse_int("serve", a, v, 0, 100000, &l); c.audit_retention_days = (int)l; }
         else if (IS("-v") || IS("--verbose")) c.verbose = true;
         else { fprintf(stderr, "colloq serve: unknown option '%s'\n", a); usage(stderr); return 2; }
         if (!ok) return 2;

@@ -23,6 +23,7 @@
 #include <microhttpd.h>
 
 #include "chat.h"
+#include "grammar.h"
 #include "server.h"
 #include "textstream.h"
 #include "util.h"
@@ -61,6 +62,7 @@ void colloq_server_default_config(colloq_server_config *c) {
     c->max_connections = 64;
     c->idle_timeout_s = 60;
     c->shutdown_timeout_s = 10.0;
+    c->audit_retention_days = 180;
 }
 
 /* ---- jobs ---- */
@@ -72,6 +74,8 @@ static void job_unref(job *j) {
     if (left > 0) return;
     for (int i = 0; i < j->req.n && j->ch; i++) {
         colloq_textstream_free(j->ch[i].ts);
+        srv_constraint_free(j->ch[i].cons);
+        srv_safety_choice_free(&j->ch[i]);
         srv_buf_free(&j->ch[i].text);
         json_decref(j->ch[i].logprobs);
     }
@@ -83,13 +87,18 @@ static void job_unref(job *j) {
     colloq_free(j);
 }
 
-/* Text the textstream released for choice c (job lock held).  The one place generated
- * text goes towards the client: a filtering stage (redaction) belongs here, and on_done
- * below is where a request's final record (audit) is complete. */
-static void choice_text(job *j, job_choice *c, const char *text, size_t len) {
+/* Text for the client from choice c, already through the output filter (job lock held).
+ * The one place generated text goes towards the client; choice_text below feeds it. */
+static void choice_emit(job *j, job_choice *c, const char *text, size_t len) {
     if (len == 0 && !(c->logprobs && json_array_size(c->logprobs) > c->lp_sent && j->req.stream)) return;
+    if (srv_constraint_text(j, c, text, len)) return;    /* tools: the parser splits content and calls */
     srv_buf_add(&c->text, text, len);
     if (j->req.stream) oai_sse_delta(j, c, text, len);
+}
+
+static void choice_text(job *j, job_choice *c, const char *text, size_t len) {
+    srv_safety_output(c, text, len, false, &text, &len);   /* redaction holds back a possible match */
+    choice_emit(j, c, text, len);
 }
 
 static int on_token(void *ud, const colloq_engine_token *t) {
@@ -111,9 +120,10 @@ static int on_token(void *ud, const colloq_engine_token *t) {
     colloq_textstream_push(c->ts, t->token, &out, &len, &stopped);
     choice_text(j, c, out, len);
     c->stopped_by_string = stopped;
+    bool complete = srv_constraint_token(c->cons, t->token) > 0;   /* constrained answer finished */
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
-    return stopped ? 1 : 0;
+    return stopped || complete || c->blocked ? 1 : 0;
 }
 
 static void on_done(void *ud, const colloq_engine_result *r) {
@@ -128,12 +138,24 @@ static void on_done(void *ud, const colloq_engine_result *r) {
         colloq_textstream_flush(c->ts, &out, &len);
         choice_text(j, c, out, len);
     }
+    if (c->rs) {                                        /* the output filter's held-back tail */
+        const char *out = NULL;
+        size_t len = 0;
+        srv_safety_output(c, NULL, 0, true, &out, &len);
+        choice_emit(j, c, out, len);
+    }
+    srv_constraint_finish(j, c);
     c->done = true;
     j->n_done++;
-    if (j->req.stream && r->finish != COLLOQ_FINISH_CANCELLED) oai_sse_finish(j, c);
+    bool defer = s->audit != NULL;                      /* the audit record goes before the final chunks */
+    if (j->req.stream && !defer && r->finish != COLLOQ_FINISH_CANCELLED) oai_sse_finish(j, c);
     if (j->n_done == j->req.n && j->req.stream) {
-        oai_sse_end(j);
-        j->finished_stream = true;
+        if (defer) {
+            j->audit_due = true;                        /* stream_reader writes it, then ends the stream */
+        } else {
+            oai_sse_end(j);
+            j->finished_stream = true;
+        }
     }
     if (r->finish != COLLOQ_FINISH_CANCELLED) {
         srv_metrics_tokens(s->metrics, c->index == 0 ? r->n_prompt : 0, c->index == 0 ? r->n_cached : 0, r->n_gen);
@@ -232,6 +254,17 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             pthread_mutex_unlock(&j->mu);
             return (ssize_t)n;
         }
+        if (j->audit_due && !j->client_gone) {         /* record first, then finish_reason and [DONE] */
+            j->audit_due = false;
+            pthread_mutex_unlock(&j->mu);
+            int arc = srv_safety_audit(j, 200, NULL);
+            pthread_mutex_lock(&j->mu);
+            if (arc == 0) {
+                srv_safety_stream_end(j);
+                j->finished_stream = true;
+            }
+            continue;                                   /* not written: the stream ends without [DONE] */
+        }
         if (j->finished_stream) { pthread_mutex_unlock(&j->mu); return MHD_CONTENT_READER_END_OF_STREAM; }
         if (j->client_gone || j->n_done == j->req.n) {     /* cancelled: no [DONE] to send */
             pthread_mutex_unlock(&j->mu);
@@ -252,10 +285,22 @@ static void stream_free(void *cls) {
     if (cancel) j->client_gone = true;
     pthread_mutex_unlock(&j->mu);
     if (cancel) job_cancel(j);
+    srv_safety_audit(j, 499, "the client closed the connection");   /* no-op once written */
     job_unref(j);
 }
 
 /* ---- completions ---- */
+
+/* The peer's address as text ("" when unknown). */
+static void client_address(struct MHD_Connection *conn, char *out, size_t cap) {
+    out[0] = 0;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
+}
 
 static enum MHD_Result completion(srv *s, struct MHD_Connection *conn, conn_req *cr, json_t *body, oai_kind kind) {
     oai_error e;
@@ -267,7 +312,10 @@ static enum MHD_Result completion(srv *s, struct MHD_Connection *conn, conn_req 
     j->refs = 1;
     j->t_start = cr->t0;
     j->created = (long)time(NULL);
+    client_address(conn, j->client, sizeof j->client);
+    snprintf(j->key_id, sizeof j->key_id, "%s", cr->key_id);
     if (oai_parse(s, kind, body, &j->req, &e) < 0) {
+        srv_safety_audit(j, e.status, e.message);
         job_unref(j);
         return send_error(conn, cr, &e);
     }
@@ -287,6 +335,9 @@ static enum MHD_Result completion(srv *s, struct MHD_Connection *conn, conn_req 
         c->job = j;
         c->ts = colloq_textstream_new(s->model, (const char *const *)j->req.stops, j->req.n_stops, false);
         if (!c->ts) { job_unref(j); return fail(conn, cr, 500, "server_error", NULL, "out of memory"); }
+        if (srv_constraint_new(s, &j->req, &c->cons, &e) < 0) { job_unref(j); return send_error(conn, cr, &e); }
+        if (srv_safety_choice_new(s, c) < 0) { job_unref(j); return fail(conn, cr, 500, "server_error", NULL,
+                                                                          "out of memory"); }
     }
     if (j->req.stream) {
         for (int i = 0; i < j->req.n; i++) oai_sse_role(j, &j->ch[i]);
@@ -299,7 +350,8 @@ static enum MHD_Result completion(srv *s, struct MHD_Connection *conn, conn_req 
         colloq_engine_request q = {
             .prompt = j->req.prompt, .n_prompt = j->req.n_prompt, .max_tokens = j->req.max_tokens,
             .sampling = j->req.sp, .bias = j->req.bias, .n_bias = j->req.n_bias, .logprobs = j->req.logprobs,
-            .cb = { .on_token = on_token, .on_done = on_done, .ud = &j->ch[i] },
+            .cb = { .on_token = on_token, .on_done = on_done, .ud = &j->ch[i],
+                    .logits_hook = j->ch[i].cons ? srv_constraint_logits : NULL },
         };
         q.sampling.seed += (uint64_t)i;
         pthread_mutex_lock(&j->mu);
@@ -321,6 +373,8 @@ static enum MHD_Result completion(srv *s, struct MHD_Connection *conn, conn_req 
         for (int i = 0; i < accepted; i++) colloq_engine_cancel(s->engine, j->ch[i].engine_id);
         while (j->n_done < accepted) job_wait_slice(j);
         pthread_mutex_unlock(&j->mu);
+        srv_safety_audit(j, rc == COLLOQ_ENGINE_QUEUE_FULL ? 429 : rc == COLLOQ_ERR_CANCELLED ? 503 :
+                            rc == COLLOQ_ERR_CONTEXT || rc == COLLOQ_ERR_ARG ? 400 : 500, err.msg);
         job_unref(j);
         if (rc == COLLOQ_ENGINE_QUEUE_FULL) return fail(conn, cr, 429, "rate_limit_error", "queue_full", err.msg);
         if (rc == COLLOQ_ERR_CANCELLED) return fail(conn, cr, 503, "server_error", "shutting_down", err.msg);
@@ -361,6 +415,13 @@ static enum MHD_Result completion(srv *s, struct MHD_Connection *conn, conn_req 
     char msg[300];
     snprintf(msg, sizeof msg, "%s", j->ch[0].res.error[0] ? j->ch[0].res.error : "the request was cancelled");
     pthread_mutex_unlock(&j->mu);
+    int status = gone ? 499 : error ? (s->stopping ? 503 : 500) : 200;
+    if (srv_safety_audit(j, status, status == 200 ? NULL : msg) < 0 && status == 200) {
+        json_decref(resp);                              /* no record, no answer */
+        resp = NULL;
+        error = true;
+        snprintf(msg, sizeof msg, "the audit log cannot be written");
+    }
     job_unref(j);
     if (gone) return MHD_NO;                        /* nobody to answer */
     if (error) return fail(conn, cr, s->stopping ? 503 : 500, "server_error", NULL, msg);
@@ -528,6 +589,7 @@ static void *loader(void *arg) {
     }
     s->n_vocab = colloq_model_n_vocab(s->model);
     s->n_ctx = colloq_engine_n_ctx(s->engine);
+    srv_grammar_init(s);
     fprintf(stderr, "colloq serve: model %s loaded (%s, %d slots x %d tokens of context); chat format: %s\n",
             s->model_name, colloq_model_arch(s->model), s->cfg.n_parallel, s->n_ctx,
             s->fmt ? colloq_chat_fmt_describe(s->fmt) : "none");
@@ -587,6 +649,7 @@ int colloq_server_main(const colloq_server_config *cfg) {
     s.metrics = srv_metrics_new();
     s.auth = srv_auth_new(cfg->api_keys, cfg->n_api_keys);
     if (!s.metrics || !s.auth) { fprintf(stderr, "colloq serve: out of memory\n"); return 1; }
+    if (srv_safety_init(&s) < 0) { srv_metrics_free(s.metrics); srv_auth_free(s.auth); return 1; }
 
     /* Signals are taken by sigwait in this thread only. */
     sigset_t set;
@@ -599,7 +662,7 @@ int colloq_server_main(const colloq_server_config *cfg) {
 
     int port = 0, status = 0;
     struct MHD_Daemon *d = start_daemon(&s, &port);
-    if (!d) { srv_metrics_free(s.metrics); srv_auth_free(s.auth); return 1; }
+    if (!d) { srv_metrics_free(s.metrics); srv_auth_free(s.auth); srv_safety_free(&s); return 1; }
     bool v6 = strchr(s.cfg.host, ':') != NULL;
     printf("colloq serve: listening on http://%s%s%s:%d\n", v6 ? "[" : "", s.cfg.host, v6 ? "]" : "", port);
     fflush(stdout);
@@ -609,6 +672,7 @@ int colloq_server_main(const colloq_server_config *cfg) {
     if (pthread_create(&load_thread, NULL, loader, &s) != 0) {
         fprintf(stderr, "colloq serve: cannot start the loader thread\n");
         MHD_stop_daemon(d);
+        srv_safety_free(&s);
         return 1;
     }
     int sig = 0;
@@ -641,9 +705,11 @@ int colloq_server_main(const colloq_server_config *cfg) {
     MHD_stop_daemon(d);
     colloq_engine_free(s.engine);
     colloq_chat_fmt_free(s.fmt);
+    colloq_grammar_vocab_free(s.gvocab);
     colloq_model_free(s.model);
     srv_metrics_free(s.metrics);
     srv_auth_free(s.auth);
+    srv_safety_free(&s);                             /* flushes and closes the audit log */
     pthread_mutex_destroy(&s.id_mu);
     if (status == 0) fprintf(stderr, "colloq serve: stopped\n");
     return status;

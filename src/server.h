@@ -34,6 +34,11 @@ typedef struct {
     double      shutdown_timeout_s;/* SIGTERM: in-flight work may finish within this */
     int         load_delay_ms;     /* testing aid: wait before loading (shows /health 503) */
     bool        verbose;
+    const char *safety_config;     /* --safety-config: redaction rules (JSON), NULL = none */
+    const char *audit_dir;         /* --audit-log: audit log directory, NULL = none */
+    int         audit_fsync;       /* colloq_audit_fsync (0 = always) */
+    unsigned long long audit_max_bytes;   /* 0 = the audit log's default */
+    int         audit_retention_days;     /* default 180; 0 keeps every file */
 } colloq_server_config;
 
 void colloq_server_default_config(colloq_server_config *c);
@@ -104,6 +109,10 @@ typedef struct {
     colloq_token *prompt;          /* colloq_malloc'd */
     int    n_prompt;
     char   model[128];
+    struct colloq_toolspec *tools; /* tools / tool_choice (NULL: none); server_grammar.c */
+    struct colloq_grammar  *grammar;   /* response_format json_object / json_schema, or NULL */
+    struct json_t *filtered;       /* messages / prompt after input filtering, for the audit log */
+    struct json_t *filter_log;     /* input filter actions (array) or NULL; server_safety.c */
 } oai_request;
 
 typedef struct srv srv;
@@ -129,6 +138,9 @@ typedef struct {
     colloq_engine_result res;
     double   t_last;               /* last token time (inter-token latency) */
     struct job *job;
+    struct srv_constraint *cons;   /* constrained output (server_grammar.c), or NULL */
+    struct colloq_redact_stream *rs;   /* output filter (server_safety.c), or NULL */
+    bool     blocked;              /* a block rule matched: finish_reason content_filter */
 } job_choice;
 
 typedef struct job {
@@ -146,6 +158,9 @@ typedef struct job {
     srv_buf sse;                   /* streamed bytes not yet sent */
     size_t sse_off;
     job_choice *ch;
+    char   client[64];             /* client address, for the audit log */
+    char   key_id[20];             /* hash of the API key presented, "" without auth */
+    bool   audit_due, audited;     /* stream: record to write before the final chunks; written */
 } job;
 
 /* Response builders (server_openai.c); called with the job's lock held. */
@@ -158,6 +173,8 @@ void oai_sse_delta(job *j, job_choice *c, const char *text, size_t len);
 void oai_sse_finish(job *j, job_choice *c);
 /* Append the usage chunk (when asked) and "data: [DONE]". */
 void oai_sse_end(job *j);
+/* Append a chat chunk whose delta is the given object (a new reference, consumed). */
+void oai_sse_delta_obj(job *j, job_choice *c, struct json_t *delta);
 /* One logprobs entry for token t (content-style object). */
 struct json_t *oai_logprob_entry(srv *s, const colloq_engine_token *t);
 const char *oai_finish_reason(const job_choice *c);
@@ -173,11 +190,63 @@ struct srv {
     srv_auth *auth;
     char model_name[128];
     int n_vocab, n_ctx;
+    struct colloq_grammar_vocab *gvocab;   /* token bytes and tries for constrained output */
+    struct colloq_redact *redact;  /* --safety-config rules, or NULL */
+    struct colloq_audit *audit;    /* --audit-log, or NULL */
     volatile int ready;            /* model loaded and engine running */
     volatile int stopping;
     pthread_mutex_t id_mu;
     uint64_t next_id;
 };
+
+/* ---- constrained output (server_grammar.c) ---- */
+
+typedef struct srv_constraint srv_constraint;
+/* Build s->gvocab once the model is loaded (a warning when it cannot). */
+void srv_grammar_init(srv *s);
+/* Read tools / tool_choice / response_format of a chat request into r (400 on errors). */
+int  srv_grammar_parse(srv *s, struct json_t *body, oai_request *r, oai_error *e);
+void srv_grammar_request_free(oai_request *r);
+/* One choice's constraint (*out NULL when the request has none). */
+int  srv_constraint_new(srv *s, const oai_request *r, srv_constraint **out, oai_error *e);
+void srv_constraint_free(srv_constraint *k);
+/* The engine's logits_hook; ud is the job_choice. */
+int  srv_constraint_logits(void *ud, float *logits, int n_vocab);
+/* After a generated token: 1 when the answer is complete (stop now), else 0. */
+int  srv_constraint_token(srv_constraint *k, colloq_token t);
+/* With tools, generated text goes through the tool-call parser: content reaches c->text
+ * and the stream from there, calls become tool_calls deltas.  Returns false (nothing
+ * done) when the choice has no tools.  Job lock held. */
+bool srv_constraint_text(job *j, job_choice *c, const char *text, size_t len);
+/* End of the choice's text (before its final chunk). */
+void srv_constraint_finish(job *j, job_choice *c);
+int  srv_constraint_n_calls(const srv_constraint *k);
+struct json_t *srv_constraint_tool_calls(const srv_constraint *k);   /* new reference or NULL */
+
+/* ---- safety filters and audit log (server_safety.c) ---- */
+
+/* Load the rules and open the audit log (prints why and returns -1 when it cannot). */
+int  srv_safety_init(srv *s);
+void srv_safety_free(srv *s);
+bool srv_safety_output_rules(const srv *s);
+void srv_safety_request_free(oai_request *r);
+/* Input rules on a messages array in place (block: -1 with a 400 content_filter error). */
+int  srv_safety_messages(srv *s, struct json_t *msgs, oai_request *r, oai_error *e);
+/* Input rules on a prompt: *out (colloq_malloc'd, NULL when unchanged) replaces it. */
+int  srv_safety_prompt(srv *s, const char *text, size_t len, char **out, size_t *out_len, oai_request *r,
+                       oai_error *e);
+/* Token-id prompts cannot be filtered: refused while input rules are active. */
+int  srv_safety_token_prompt(srv *s, struct json_t *tokens, oai_request *r, oai_error *e);
+int  srv_safety_choice_new(srv *s, job_choice *c);
+void srv_safety_choice_free(job_choice *c);
+/* Output rules on choice c's text: *out and *out_len: what may go to the client (final: end of text).
+ * Sets c->blocked when a block rule matched.  Job lock held. */
+void srv_safety_output(job_choice *c, const char *text, size_t len, bool final, const char **out,
+                       size_t *out_len);
+/* Final chunks of every choice and [DONE] (a deferred stream end).  Job lock held. */
+void srv_safety_stream_end(job *j);
+/* Write job j's audit record (once; job lock NOT held).  0, or -1 when it could not be written. */
+int  srv_safety_audit(job *j, int status, const char *error);
 
 /* /tokenize and /detokenize bodies -> answer JSON (or an error). */
 struct json_t *oai_tokenize(srv *s, struct json_t *body, oai_error *e);

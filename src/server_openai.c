@@ -15,6 +15,7 @@
 
 #include "chat.h"
 #include "server.h"
+#include "toolcall.h"
 #include "util.h"
 
 #define INVALID "invalid_request_error"
@@ -44,6 +45,8 @@ char *oai_error_json(const oai_error *e) {
 }
 
 void oai_request_free(oai_request *r) {
+    srv_grammar_request_free(r);
+    srv_safety_request_free(r);
     colloq_free(r->bias);
     colloq_free(r->prompt);
     for (int i = 0; i < r->n_stops; i++) colloq_free(r->stops[i]);
@@ -212,10 +215,18 @@ static int chat_prompt(srv *s, json_t *b, oai_request *r, oai_error *e) {
         if (!strcmp(json_string_value(json_object_get(m, "role")), "developer"))
             json_object_set_new(m, "role", json_string("system"));
     }
+    if (srv_safety_messages(s, copy, r, e) < 0) {     /* input rules: redact or refuse */
+        json_decref(copy);
+        return -1;
+    }
     colloq_err err = { { 0 } };
     char *text = NULL;
     size_t len = 0;
-    int rc = colloq_chat_render(s->fmt, copy, NULL, true, &text, &len, &err);
+    if (srv_grammar_parse(s, b, r, e) < 0) {           /* tools / response_format */
+        json_decref(copy);
+        return -1;
+    }
+    int rc = colloq_toolcall_render(s->fmt, copy, r->tools, true, &text, &len, &err);
     json_decref(copy);
     if (rc != COLLOQ_OK) {
         colloq_free(text);
@@ -259,11 +270,19 @@ static int completion_prompt(srv *s, json_t *b, oai_request *r, oai_error *e) {
     if (json_is_array(p) && json_array_size(p) == 1 &&
         (json_is_string(json_array_get(p, 0)) || json_is_array(json_array_get(p, 0))))
         p = json_array_get(p, 0);                  /* a batch of one */
-    if (json_is_string(p))
-        return tokenize(s, json_string_value(p), json_string_length(p), colloq_model_add_bos(s->model), r, e, "prompt");
+    if (json_is_string(p)) {
+        char *safe = NULL;                         /* input rules: redact or refuse */
+        size_t n = 0;
+        if (srv_safety_prompt(s, json_string_value(p), json_string_length(p), &safe, &n, r, e) < 0) return -1;
+        int rc = tokenize(s, safe ? safe : json_string_value(p), safe ? n : json_string_length(p),
+                          colloq_model_add_bos(s->model), r, e, "prompt");
+        colloq_free(safe);
+        return rc;
+    }
     if (json_is_array(p)) {
         if (json_array_size(p) > 0 && !json_is_integer(json_array_get(p, 0)))
             return BAD("prompt", "'prompt' must be a string, an array of token ids, or an array holding one of those");
+        if (srv_safety_token_prompt(s, p, r, e) < 0) return -1;
         return token_array(s, p, r, e);
     }
     return BAD("prompt", "'prompt' must be a string or an array of token ids");
@@ -328,6 +347,8 @@ int oai_parse(srv *s, oai_kind kind, json_t *b, oai_request *r, oai_error *e) {
         if ((rc = get_int(b, "logprobs", 0, 5, &ll, e)) < 0) return -1;
         if (rc) r->logprobs = (int)ll;
     }
+    if (r->logprobs >= 0 && srv_safety_output_rules(s))   /* token texts would bypass redaction */
+        return BAD("logprobs", "'logprobs' is not available while output safety rules are active");
     if (parse_stop(b, r, e) < 0 || parse_bias(s, b, r, e) < 0) return -1;
     if ((kind == OAI_CHAT ? chat_prompt(s, b, r, e) : completion_prompt(s, b, r, e)) < 0) return -1;
     if (r->n_prompt == 0) return BAD(kind == OAI_CHAT ? "messages" : "prompt", "the prompt has no tokens");
@@ -377,6 +398,8 @@ json_t *oai_logprob_entry(srv *s, const colloq_engine_token *t) {
 /* ---- responses ---- */
 
 const char *oai_finish_reason(const job_choice *c) {
+    if (c->blocked) return "content_filter";
+    if (c->res.finish == COLLOQ_FINISH_STOP && srv_constraint_n_calls(c->cons) > 0) return "tool_calls";
     return c->res.finish == COLLOQ_FINISH_LENGTH ? "length" : "stop";
 }
 
@@ -428,6 +451,12 @@ json_t *oai_response(const job *j) {
                                       oai_finish_reason(c))
                           : json_pack("{s:i, s:o, s:o, s:s}", "index", i, "text", text_json(&c->text), "logprobs", lp,
                                       "finish_reason", oai_finish_reason(c));
+        json_t *calls = chat ? srv_constraint_tool_calls(c->cons) : NULL;
+        if (calls) {                                   /* tool calls: content is null when empty */
+            json_t *msg = json_object_get(ch, "message");
+            json_object_set_new(msg, "tool_calls", calls);
+            if (c->text.len == 0) json_object_set_new(msg, "content", json_null());
+        }
         json_array_append_new(choices, ch);
     }
     return json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:o}", "id", j->id, "object",
@@ -480,6 +509,12 @@ void oai_sse_delta(job *j, job_choice *c, const char *text, size_t len) {
                                   "finish_reason")
                       : json_pack("{s:i, s:o, s:o, s:n}", "index", c->index, "text", t, "logprobs", lp, "finish_reason");
     sse_event(j, chunk(j, ch));
+}
+
+void oai_sse_delta_obj(job *j, job_choice *c, json_t *delta) {
+    if (!delta) return;
+    sse_event(j, chunk(j, json_pack("{s:i, s:o, s:n, s:n}", "index", c->index, "delta", delta, "logprobs",
+                                    "finish_reason")));
 }
 
 void oai_sse_finish(job *j, job_choice *c) {

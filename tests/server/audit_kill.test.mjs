@@ -87,7 +87,8 @@ test(`audit log survives ${KILLS} kill -9 under concurrent load`, { timeout: 600
   assert.ok(done.size >= KILLS, `only ${done.size} requests completed in ${KILLS} rounds`);
   // A clean start and stop recovers the tail; then every line of every file is whole.
   const srv = await startServer(['--audit-log', dir]);
-  await stopServer(srv);
+  const ex = await stopServer(srv);
+  assert.equal(ex.code, 0, 'server exit: ' + srv.stderr());
   const { ids, partial } = readLog(false);
   assert.equal(partial, 0);
   for (const id of done) assert.ok(ids.has(id), id);

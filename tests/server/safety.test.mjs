@@ -41,7 +41,11 @@ before(async () => {
 });
 
 after(async () => {
-  for (const s of [raw, filt, block]) if (s) await stopServer(s);
+  for (const s of [raw, filt, block]) {
+    if (!s) continue;
+    const ex = await stopServer(s);
+    assert.equal(ex.code, 0, 'server exit: ' + s.stderr());     // sanitizer reports fail here too
+  }
 });
 
 // Token id of a single character (the last token of its tokenization), checked by detokenizing.
@@ -90,10 +94,10 @@ test('a forced run of zeros is a Luhn-valid card: redacted, streamed or not', as
 test('random digit streams: filtered answers equal the one-shot filter of the raw answer', async () => {
   const chars = ['+', '-', ' ', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
   const bias = {};
-  for (const ch of chars) bias[await charToken(raw, ch)] = ch === ' ' || ch === '-' ? 98 : ch === '+' ? 97 : 100;
+  for (const ch of chars) bias[await charToken(raw, ch)] = ch === '-' ? 99 : 100;
   let redactions = 0, split = 0;
-  for (let seed = 1; seed <= 12; seed++) {
-    const p = { model: 'x', messages: msgs('numbers please'), max_tokens: 160, seed, temperature: 1.5,
+  for (let seed = 1; seed <= 16; seed++) {
+    const p = { model: 'x', messages: msgs('numbers please'), max_tokens: 200, seed, temperature: 1.5,
                 logit_bias: bias };
     const r = (await rawClient.chat.completions.create(p)).choices[0].message.content;
     const want = oneShot(redactCfg, r);
@@ -111,13 +115,14 @@ test('random digit streams: filtered answers equal the one-shot filter of the ra
     }
     assert.ok(s.chunks > 10, 'the answer arrived in many chunks');
   }
-  assert.ok(redactions >= 5, `only ${redactions} numbers were redacted: the model did not emit enough`);
-  assert.ok(split >= 3, `only ${split} redacted numbers seen in the raw answers`);
+  console.log(`random digits: ${redactions} redactions, ${split} redacted numbers checked in the chunks`);
+  assert.ok(redactions >= 4, `only ${redactions} numbers were redacted: the model did not emit enough`);
+  assert.ok(split >= 2, `only ${split} redacted numbers seen in the raw answers`);
 });
 
 test('a block rule ends the answer with finish_reason content_filter', async () => {
   const zero = await charToken(raw, '0');
-  const p = { model: 'x', messages: msgs('card?'), max_tokens: 24, seed: 2, logit_bias: { [zero]: 100 } };
+  const p = { model: 'x', messages: msgs('card?'), max_tokens: 16, seed: 2, logit_bias: { [zero]: 100 } };
   const f = await blockClient.chat.completions.create(p);
   assert.equal(f.choices[0].finish_reason, 'content_filter');
   assert.ok(!f.choices[0].message.content?.includes('0'), 'blocked digits delivered: ' + f.choices[0].message.content);
@@ -145,6 +150,72 @@ test('input rules: block answers 400 content_filter, redact hides the data from 
   const obj = JSON.parse(rec.trim().split('\n')[0]);
   assert.deepEqual(obj.filter.filter((a) => a.stage === 'input').map((a) => a.detector).sort(),
                    ['bank_card', 'phone_cn']);
+});
+
+function auditRecord(id) {
+  const out = execFileSync(process.env.COLLOQ_BIN, ['audit', 'search', auditDir, '--request-id', id],
+                           { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  assert.ok(out, `no audit record for ${id}`);
+  return JSON.parse(out.split('\n')[0]);
+}
+
+test('completions: the prompt is filtered; token-id prompts are refused under input rules', async () => {
+  const r = await filtClient.completions.create({ model: 'x', prompt: 'mail me at zhang.san@example.com', max_tokens: 3 });
+  const rec = auditRecord(r.id);
+  assert.equal(rec.messages, 'mail me at [REDACTED:email]');
+  assert.equal(rec.endpoint, '/v1/completions');
+  assert.equal(rec.usage.completion_tokens, 3);
+  await assert.rejects(filtClient.completions.create({ model: 'x', prompt: [1, 2, 3], max_tokens: 2 }),
+                       (e) => e.status === 400 && /token-id prompts/.test(e.message));
+});
+
+test('streamed n = 2 with the audit log: both choices finish after the record is written', async () => {
+  const zero = await charToken(raw, '0');
+  const stream = await filtClient.chat.completions.create({ model: 'x', messages: msgs('two'), max_tokens: 16, n: 2,
+                                                            seed: 9, logit_bias: { [zero]: 100 }, stream: true });
+  const text = ['', ''], finish = [null, null];
+  let id = null;
+  for await (const ch of stream) {
+    id = ch.id;
+    for (const c of ch.choices) {
+      if (c.delta?.content) text[c.index] += c.delta.content;
+      if (c.finish_reason) finish[c.index] = c.finish_reason;
+    }
+  }
+  assert.deepEqual(text, ['[REDACTED:bank_card]', '[REDACTED:bank_card]']);
+  assert.deepEqual(finish, ['length', 'length']);
+  const rec = auditRecord(id);
+  assert.equal(rec.status, 200);
+  assert.equal(rec.choices.length, 2);
+  assert.equal(rec.choices[1].text, '[REDACTED:bank_card]');
+  assert.equal(rec.filter.filter((a) => a.stage === 'output').reduce((n, a) => n + a.count, 0), 2);
+});
+
+test('the audit log keeps a hash of the API key, never the key; refused requests are logged without input',
+     async () => {
+  const dir = path.join(WORK, 'audit-auth');
+  const key = 'sk-colloq-secret-0123456789';
+  const srv = await startServer(['--api-key', key, '--safety-config', blockCfg, '--audit-log', dir]);
+  try {
+    const c = new OpenAI({ baseURL: srv.base + '/v1', apiKey: key, maxRetries: 0, timeout: 60000 });
+    const ok = await c.chat.completions.create({ model: 'x', messages: msgs('hello'), max_tokens: 2 });
+    await assert.rejects(c.chat.completions.create({ model: 'x', messages: msgs('call 13812345678'), max_tokens: 2 }),
+                         (e) => e.status === 400 && e.code === 'content_filter');
+    const text = fs.readdirSync(dir).filter((n) => n.endsWith('.jsonl'))
+      .map((n) => fs.readFileSync(path.join(dir, n), 'utf8')).join('');
+    assert.ok(!text.includes(key) && !text.includes('13812345678'), 'key or blocked input in the audit log');
+    const recs = text.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(recs.length, 2);
+    assert.equal(recs[0].request_id, ok.id);
+    assert.match(recs[0].key_id, /^[0-9a-z_]{6,}$/);
+    assert.equal(recs[1].key_id, recs[0].key_id);
+    assert.equal(recs[1].status, 400);
+    assert.equal(recs[1].messages, null);
+    assert.deepEqual(recs[1].filter, [{ stage: 'input', detector: 'phone_cn', action: 'block', count: 1 }]);
+  } finally {
+    const ex = await stopServer(srv);
+    assert.equal(ex.code, 0, 'server exit: ' + srv.stderr());
+  }
 });
 
 test('logprobs are refused while output rules are active', async () => {
