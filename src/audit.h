@@ -90,8 +90,6 @@ const char *colloq_audit_current_file(colloq_audit *a);
 #define COLLOQ_AUDIT_KEY_ID_LEN 20   /* "k_" + 16 hex + NUL, rounded */
 /* Stable identifier for an API key: "k_" + 16 hex digits of SHA-256("colloq-audit-key:" key). */
 void colloq_audit_key_id(const char *key, char out[COLLOQ_AUDIT_KEY_ID_LEN]);
-/* SHA-256 of n bytes. */
-void colloq_sha256(const void *data, size_t n, uint8_t out[32]);
 
 /* Audit files in dir (names audit-YYYYMMDD-HHMMSS[-N].jsonl), oldest first, as full paths.
  * Free with colloq_audit_free_list.  A missing directory is an error. */

@@ -74,8 +74,6 @@ bool srv_auth_enabled(const srv_auth *a);
 /* Check an Authorization header value ("Bearer KEY"); constant time in the key bytes.
  * key_id (>= 13 bytes) receives a short hash of the presented key for logs, never the key. */
 bool srv_auth_check(const srv_auth *a, const char *header, char *key_id, size_t key_id_cap);
-/* SHA-256 (used for key ids). */
-void srv_sha256(const void *data, size_t n, uint8_t out[32]);
 
 /* ---- OpenAI mapping (server_openai.c) ---- */
 

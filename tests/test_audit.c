@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "sha256.h"
 #include "util.h"
 
 static int n_fail, n_check;
