@@ -1,28 +1,34 @@
 /*
- * matmul.c - weight x activation products for the forward pass: quantises each
- * activation row once into caller scratch (the weight type's vec_dot_type), then
- * splits the weight rows into contiguous ranges over the pool and calls the
- * type's fast vec_dot per (weight row, activation row).  Never allocates; knows
- * tensor types and shapes, not models.
+ * matmul.c - weight x activation products for the forward pass: quantises the
+ * activation rows once into caller scratch, splits the weight rows over the pool,
+ * and runs one of three paths chosen by the kernel table (matmul_pack.h): packed
+ * 16-row panels (quantised types), float tiles (F32/F16/BF16) or per-pair vec_dot
+ * (reference kernels).  Also builds the optional load-time packed copy.  Never
+ * allocates on the product path; knows tensor types and shapes, not models.
  */
 #include "matmul.h"
+#include "matmul_pack.h"
 #include "threadpool.h"
 #include "util.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define SCRATCH_ALIGN 64
+#define TOK_GROUP 64          /* tokens per panel-kernel call (facc on the stack) */
+#define PACK_CHUNK_BYTES 4352 /* on-the-fly packing: 8 Q8_0 blocks or one K-quant block */
 
+/* Header of a packed copy: what it was made from, so a stale or copied pointer is ignored. */
 typedef struct {
-    const colloq_mat    *w;
-    const float         *x;          /* m rows of k floats */
-    int                  m;
-    float               *y;          /* m rows of n_rows floats */
-    unsigned char       *xq;         /* m rows of xq_row bytes in vec_dot_type */
-    uint64_t             xq_row;
-    colloq_from_float_fn quant;      /* float -> vec_dot_type */
-    colloq_vec_dot_fn    dot;
-} mm_job;
+    const void *data;
+    uint32_t    type;
+    int64_t     k, n_rows;
+    uint64_t    bytes;        /* of the panels after the header */
+    char        pad[24];
+} pack_header;
+
+/* ---- sizes ---- */
 
 /* Row size of the activations in vec_dot_type; 0 when w cannot be multiplied. */
 static uint64_t act_row_bytes(const colloq_mat *w) {
@@ -34,15 +40,40 @@ static uint64_t act_row_bytes(const colloq_mat *w) {
     return xrow;
 }
 
+/* Bytes of one token's packed-path activations; 0 when the type has no packed layout. */
+static uint64_t act_packed_bytes(const colloq_mat *w) {
+    colloq_pack_info pi;
+    if (!colloq_pack_info_get(w->type, &pi) || w->k % pi.blck) return 0;
+    uint64_t sz = pi.act_kind == 32 ? sizeof(colloq_act32) : sizeof(colloq_act256);
+    return (uint64_t)(w->k / pi.blck) * sz;
+}
+
 size_t colloq_matmul_scratch(const colloq_mat *w, int m) {
     const colloq_type_traits *tr = colloq_type_get(w->type);
     uint64_t row = act_row_bytes(w), total;
     if (!row || m <= 0 || tr->vec_dot_type == CT_F32) return 0;
+    uint64_t packed = act_packed_bytes(w);
+    if (packed > row) row = packed;
     if (!colloq_mul_u64(row, (uint64_t)m, &total) || !colloq_add_u64(total, SCRATCH_ALIGN, &total)
         || total > SIZE_MAX)
         return 0;
     return (size_t)total;
 }
+
+/* ---- per-pair path ---- */
+
+typedef struct {
+    const colloq_mat    *w;
+    const float         *x;          /* m rows of k floats */
+    int                  m;
+    float               *y;          /* m rows of n_rows floats */
+    unsigned char       *xq;         /* quantised activations */
+    uint64_t             xq_row;     /* per-pair path: bytes per row */
+    colloq_from_float_fn quant;
+    colloq_vec_dot_fn    dot;
+    const colloq_mmk    *mk;
+    colloq_pack_info     pi;
+} mm_job;
 
 static void mm_quantize(void *arg, int ith, int nth) {
     mm_job *j = arg;
@@ -62,6 +93,81 @@ static void mm_rows(void *arg, int ith, int nth) {
     }
 }
 
+/* ---- float tiles ---- */
+
+static void mm_tiles(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    const colloq_mat *w = j->w;
+    int64_t r0 = w->n_rows * ith / nth, r1 = w->n_rows * (ith + 1) / nth;
+    if (r1 <= r0) return;
+    /* Tokens in chunks whose activations stay in L2 while the rows stream past. */
+    int64_t tc = (int64_t)(1 << 20) / (w->k * 4);
+    tc = tc < 4 ? 4 : tc > 64 ? 64 : tc / 4 * 4;
+    for (int64_t t0 = 0; t0 < j->m; t0 += tc) {
+        int nt = (int)(j->m - t0 < tc ? j->m - t0 : tc);
+        j->mk->tile(w->k, (const unsigned char *)w->data + (uint64_t)r0 * w->row_bytes, w->row_bytes,
+                    (int)(r1 - r0), j->x + t0 * w->k, nt, j->y + t0 * w->n_rows + r0, w->n_rows);
+    }
+}
+
+/* ---- packed panels ---- */
+
+static void mm_act(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    int64_t t0 = (int64_t)j->m * ith / nth, t1 = (int64_t)j->m * (ith + 1) / nth;
+    for (int64_t t = t0; t < t1; t++)
+        j->mk->act(j->x + t * j->w->k, j->w->k, j->xq, j->m, t, j->pi.off);
+}
+
+static const unsigned char *packed_panels(const colloq_mat *w) {
+    const pack_header *h = w->packed;
+    if (!h || h->data != w->data || h->type != w->type || h->k != w->k || h->n_rows != w->n_rows) return NULL;
+    return (const unsigned char *)(h + 1);
+}
+
+/* Tokens in groups whose activations (about 1 MiB) stay in L2 while this thread's
+ * panels stream past: the activations are the data reused most (by every panel). */
+static void mm_panels(void *arg, int ith, int nth) {
+    mm_job *j = arg;
+    const colloq_mat *w = j->w;
+    int64_t np = (w->n_rows + COLLOQ_PANEL - 1) / COLLOQ_PANEL, nb = w->k / j->pi.blck;
+    int64_t p0 = np * ith / nth, p1 = np * (ith + 1) / nth;
+    size_t asz = j->pi.act_kind == 32 ? sizeof(colloq_act32) : sizeof(colloq_act256);
+    int64_t chunk = PACK_CHUNK_BYTES / j->pi.panel_block_bytes;
+    int tg = (int)((1u << 20) / ((uint64_t)nb * asz)) / 8 * 8;
+    tg = tg < 8 ? 8 : tg > TOK_GROUP ? TOK_GROUP : tg;
+    const unsigned char *packed = packed_panels(w);
+    float facc[TOK_GROUP * COLLOQ_PANEL] __attribute__((aligned(64)));
+    unsigned char buf[PACK_CHUNK_BYTES] __attribute__((aligned(64)));
+    for (int t0 = 0; t0 < j->m; t0 += tg) {
+        int nt = j->m - t0 < tg ? j->m - t0 : tg;
+        for (int64_t p = p0; p < p1; p++) {
+            int64_t r0 = p * COLLOQ_PANEL;
+            int nr = (int)(w->n_rows - r0 < COLLOQ_PANEL ? w->n_rows - r0 : COLLOQ_PANEL);
+            const void *rows = (const unsigned char *)w->data + (uint64_t)r0 * w->row_bytes;
+            memset(facc, 0, sizeof(float) * COLLOQ_PANEL * (size_t)nt);
+            if (packed) {
+                j->mk->panel(packed + (uint64_t)(p * nb) * (uint64_t)j->pi.panel_block_bytes, nb,
+                             j->xq + (size_t)t0 * asz, j->m, nt, facc);
+            } else {
+                for (int64_t b0 = 0; b0 < nb; b0 += chunk) {
+                    int64_t b1 = b0 + chunk < nb ? b0 + chunk : nb;
+                    colloq_pack_panel(w->type, rows, w->row_bytes, nr, b0, b1, buf);
+                    j->mk->panel(buf, b1 - b0, j->xq + ((size_t)b0 * (size_t)j->m + (size_t)t0) * asz, j->m,
+                                 nt, facc);
+                }
+            }
+            float *yt = j->y + (int64_t)t0 * w->n_rows + r0;
+            if (nr == COLLOQ_PANEL)      /* a fixed size the compiler turns into vector moves */
+                for (int t = 0; t < nt; t++, yt += w->n_rows) memcpy(yt, facc + t * COLLOQ_PANEL, sizeof(float) * COLLOQ_PANEL);
+            else
+                for (int t = 0; t < nt; t++, yt += w->n_rows) memcpy(yt, facc + t * COLLOQ_PANEL, sizeof(float) * (size_t)nr);
+        }
+    }
+}
+
+/* ---- entry ---- */
+
 void colloq_matmul(const colloq_mat *w, const float *x, int m, float *y,
                    void *scratch, colloq_pool *pool) {
     if (m <= 0) return;
@@ -74,15 +180,28 @@ void colloq_matmul(const colloq_mat *w, const float *x, int m, float *y,
     }
     colloq_kernels_init();
     const colloq_type_traits *tr = colloq_type_get(w->type);
-    mm_job job = { .w = w, .x = x, .m = m, .y = y, .xq_row = xrow,
-                   .quant = colloq_type_fast(tr->vec_dot_type)->from_float,
-                   .dot = colloq_type_fast(w->type)->vec_dot };
+    mm_job job = { .w = w, .x = x, .m = m, .y = y, .xq_row = xrow, .mk = colloq_mmk_get(w->type) };
+    uintptr_t a = ((uintptr_t)scratch + SCRATCH_ALIGN - 1) & ~(uintptr_t)(SCRATCH_ALIGN - 1);
+    bool par = m > 1 && colloq_pool_size(pool) > 1;
+
+    if (job.mk->panel && job.mk->act && colloq_pack_info_get(w->type, &job.pi) && w->k % job.pi.blck == 0) {
+        job.xq = (unsigned char *)a;
+        if (par) colloq_pool_run(pool, mm_act, &job);
+        else mm_act(&job, 0, 1);
+        colloq_pool_run(pool, mm_panels, &job);
+        return;
+    }
+    if (job.mk->tile && tr->vec_dot_type == CT_F32) {
+        colloq_pool_run(pool, mm_tiles, &job);
+        return;
+    }
+    job.quant = colloq_type_fast(tr->vec_dot_type)->from_float;
+    job.dot = colloq_type_fast(w->type)->vec_dot;
     if (tr->vec_dot_type == CT_F32) {
         job.xq = (unsigned char *)(uintptr_t)x;         /* read only */
     } else {
-        uintptr_t a = ((uintptr_t)scratch + SCRATCH_ALIGN - 1) & ~(uintptr_t)(SCRATCH_ALIGN - 1);
         job.xq = (unsigned char *)a;
-        if (m > 1 && colloq_pool_size(pool) > 1) colloq_pool_run(pool, mm_quantize, &job);
+        if (par) colloq_pool_run(pool, mm_quantize, &job);
         else mm_quantize(&job, 0, 1);
     }
     colloq_pool_run(pool, mm_rows, &job);
@@ -99,4 +218,61 @@ void colloq_mat_get_row(const colloq_mat *w, int64_t r, float *out) {
     }
     colloq_kernels_init();
     k->to_float((const unsigned char *)w->data + (uint64_t)r * w->row_bytes, out, w->k);
+}
+
+/* ---- load-time packing ---- */
+
+typedef struct {
+    const colloq_mat *w;
+    unsigned char    *dst;
+    colloq_pack_info  pi;
+} pack_job;
+
+static void pack_worker(void *arg, int ith, int nth) {
+    pack_job *j = arg;
+    const colloq_mat *w = j->w;
+    int64_t np = (w->n_rows + COLLOQ_PANEL - 1) / COLLOQ_PANEL, nb = w->k / j->pi.blck;
+    for (int64_t p = np * ith / nth; p < np * (ith + 1) / nth; p++) {
+        int64_t r0 = p * COLLOQ_PANEL;
+        int nr = (int)(w->n_rows - r0 < COLLOQ_PANEL ? w->n_rows - r0 : COLLOQ_PANEL);
+        colloq_pack_panel(w->type, (const unsigned char *)w->data + (uint64_t)r0 * w->row_bytes, w->row_bytes,
+                          nr, 0, nb, j->dst + (uint64_t)(p * nb) * (uint64_t)j->pi.panel_block_bytes);
+    }
+}
+
+int colloq_mat_pack(colloq_mat *w, colloq_pool *pool) {
+    colloq_pack_info pi;
+    const char *env = getenv("COLLOQ_REPACK");
+    if (!w || !w->data || w->packed || w->n_rows <= 0 || !act_row_bytes(w)) return COLLOQ_OK;
+    if (env && !strcmp(env, "0")) return COLLOQ_OK;
+    colloq_kernels_init();
+    if (!colloq_mmk_get(w->type)->panel || !colloq_pack_info_get(w->type, &pi) || w->k % pi.blck) return COLLOQ_OK;
+    uint64_t np = (uint64_t)(w->n_rows + COLLOQ_PANEL - 1) / COLLOQ_PANEL, bytes, total;
+    if (!colloq_mul_u64(np * (uint64_t)(w->k / pi.blck), (uint64_t)pi.panel_block_bytes, &bytes)
+        || !colloq_add_u64(bytes, sizeof(pack_header), &total) || total > SIZE_MAX)
+        return COLLOQ_ERR_NOMEM;
+    /* 2 MiB aligned and advised for huge pages: decode streams it once per token, and
+     * 4 KiB pages cost a TLB miss every 4 KiB (measured: ~15 % of read bandwidth). */
+    bool big = total >= ((uint64_t)4 << 20);
+    pack_header *h = colloq_aligned_alloc(big ? (size_t)2 << 20 : 64, (size_t)total);
+    if (!h) return COLLOQ_ERR_NOMEM;
+#ifdef MADV_HUGEPAGE
+    if (big) madvise(h, (size_t)total & ~(((size_t)2 << 20) - 1), MADV_HUGEPAGE);
+#endif
+    *h = (pack_header){ .data = w->data, .type = w->type, .k = w->k, .n_rows = w->n_rows, .bytes = bytes };
+    pack_job job = { .w = w, .dst = (unsigned char *)(h + 1), .pi = pi };
+    colloq_pool_run(pool, pack_worker, &job);
+    w->packed = h;
+    return COLLOQ_OK;
+}
+
+void colloq_mat_unpack(colloq_mat *w) {
+    if (!w || !w->packed) return;
+    colloq_aligned_free(w->packed);
+    w->packed = NULL;
+}
+
+uint64_t colloq_mat_packed_bytes(const colloq_mat *w) {
+    const pack_header *h = w ? w->packed : NULL;
+    return h ? h->bytes : 0;
 }

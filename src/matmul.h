@@ -11,13 +11,16 @@
 
 typedef struct colloq_pool colloq_pool;   /* thread pool (threadpool.h); may be NULL = single thread */
 
-/* A weight matrix view: rows of K elements of `type`, n_rows rows, row stride in bytes. */
+/* A weight matrix view: rows of K elements of `type`, n_rows rows, row stride in bytes.
+ * packed: NULL, or the interleaved copy colloq_mat_pack made (owned by this struct:
+ * a packed colloq_mat must not be copied; views made by copying before packing are fine). */
 typedef struct {
     const void *data;
     uint32_t    type;
     int64_t     k;          /* elements per row (ne[0]) */
     int64_t     n_rows;     /* ne[1] */
     uint64_t    row_bytes;
+    void       *packed;
 } colloq_mat;
 
 /* y[m][n] = sum_k W[n][k] * x[m][k]   for m < M, n < n_rows.
@@ -29,5 +32,19 @@ void   colloq_matmul(const colloq_mat *w, const float *x, int m, float *y,
                      void *scratch, colloq_pool *pool);
 /* Row r of W dequantised into out (K floats): used for embedding lookups. */
 void   colloq_mat_get_row(const colloq_mat *w, int64_t r, float *out);
+
+/* Results.  Each y[m][n] is computed the same way whatever M is, whatever the other
+ * rows of x are, and whatever the pool size: a batch gives bit-identical rows to
+ * one-row calls (the server relies on it).
+ *
+ * Packing (optional, at load time).  For quantised types with SIMD panel kernels,
+ * colloq_mat_pack stores an interleaved copy of W (as many bytes as W) so products
+ * need no repacking per call; without it, colloq_matmul packs small pieces on the
+ * fly and gives the same results bit for bit, only slower for small M.  No-op (0)
+ * when the type has no packed kernels, or COLLOQ_REPACK=0 is set; COLLOQ_ERR_NOMEM
+ * when the copy cannot be allocated (W stays usable, unpacked).  pool may be NULL. */
+int    colloq_mat_pack(colloq_mat *w, colloq_pool *pool);
+void   colloq_mat_unpack(colloq_mat *w);          /* frees w->packed; safe when NULL */
+uint64_t colloq_mat_packed_bytes(const colloq_mat *w);   /* 0 when not packed */
 
 #endif

@@ -241,6 +241,7 @@ static void log_memory(const colloq_model *m) {
  * release (pack = false).  Not enough memory only costs speed: the rest stays unpacked. */
 static void pack_weights(colloq_model *m, bool pack) {
     int n = m->layers ? m->hp.n_layer : 0;
+    uint64_t packed = 0;
     for (int l = -1; l < n; l++) {
         colloq_layer *L = l >= 0 ? &m->layers[l] : NULL;
         colloq_mat *w[] = { L ? &L->wq : &m->output, L ? &L->wk : NULL, L ? &L->wv : NULL, L ? &L->wo : NULL,
@@ -253,8 +254,11 @@ static void pack_weights(colloq_model *m, bool pack) {
                 colloq_log(0, "%s: not enough memory for packed weights; using slower unpacked products", m->path);
                 return;
             }
+            packed += colloq_mat_packed_bytes(w[i]);
         }
     }
+    if (pack && packed) colloq_log(1, "%s: %.1f MiB of weights packed for the %s kernels", m->path,
+                                   (double)packed / 1048576.0, colloq_kernels_isa());
 }
 
 int colloq_model_load(const char *path, const colloq_model_params *p, colloq_model **out, colloq_err *err) {
