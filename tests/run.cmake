@@ -19,3 +19,8 @@ add_test(NAME run_cli COMMAND ${COLLOQ_PYTHON} ${CMAKE_SOURCE_DIR}/tests/run_cli
 # Every model variant against the float64 reference, all positions' logits.
 add_test(NAME run_vs_ref COMMAND ${COLLOQ_PYTHON} ${CMAKE_SOURCE_DIR}/tests/run_vs_ref.py
          --colloq $<TARGET_FILE:colloq> --workdir ${CMAKE_CURRENT_BINARY_DIR}/run_vs_ref_tmp)
+
+# Every quantised type and K-quant mix (via `colloq quantize`) against the float64 reference.
+add_test(NAME run_quant_vs_ref
+         COMMAND ${COLLOQ_PYTHON} ${CMAKE_SOURCE_DIR}/tests/quant_vs_ref.py
+                 --colloq $<TARGET_FILE:colloq> --workdir ${CMAKE_CURRENT_BINARY_DIR}/quant_vs_ref_tmp)
