@@ -240,8 +240,11 @@ static int generate(run_state *r, const run_opts *o, const char *text, size_t te
     if (o->verbose) {
         fprintf(stderr, "colloq run: %s loaded in %.0f ms: %s, %d tokens in the vocabulary, training context %d\n",
                 o->model, (colloq_now() - t_load) * 1000.0, colloq_model_arch(r->m), n_vocab, colloq_model_n_ctx_train(r->m));
-        fprintf(stderr, "colloq run: context %d, memory beyond the mmapped weights (KV cache + buffers): %.1f MiB\n",
-                n_ctx, (double)colloq_seq_memory(r->seq) / (1024.0 * 1024.0));
+        double mib = 1024.0 * 1024.0, packed = (double)colloq_model_packed_bytes(r->m) / mib,
+               seqmem = (double)colloq_seq_memory(r->seq) / mib;
+        fprintf(stderr, "colloq run: context %d, memory beyond the mmapped weights: %.1f MiB "
+                "(packed weight copies %.1f MiB + KV cache and buffers %.1f MiB)\n",
+                n_ctx, packed + seqmem, packed, seqmem);
         fprintf(stderr, "colloq run: sampler: temp %g, top-k %d, top-p %g, min-p %g, repeat penalty %g (last %d), "
                 "presence %g, frequency %g, seed %llu\n", (double)o->sp.temperature, o->sp.top_k, (double)o->sp.top_p,
                 (double)o->sp.min_p, (double)o->sp.repeat_penalty, o->sp.repeat_last_n, (double)o->sp.presence_penalty,

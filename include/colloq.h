@@ -56,6 +56,9 @@ void colloq_model_free(colloq_model *m);
 int         colloq_model_n_vocab(const colloq_model *m);
 int         colloq_model_n_ctx_train(const colloq_model *m);
 const char *colloq_model_arch(const colloq_model *m);
+/* Bytes of weight copies the model keeps in memory beyond the file mapping (weights
+ * repacked at load for the SIMD kernels; 0 when none). */
+size_t      colloq_model_packed_bytes(const colloq_model *m);
 /* Print architecture, hyper-parameters, tensors and metadata (what `colloq info` shows). */
 void        colloq_model_describe(const colloq_model *m, void *FILE_stream);
 

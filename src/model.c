@@ -252,11 +252,13 @@ static void pack_weights(colloq_model *m, bool pack) {
                 colloq_mat_unpack(w[i]);
             } else if (colloq_mat_pack(w[i], m->pool) != COLLOQ_OK) {
                 colloq_log(0, "%s: not enough memory for packed weights; using slower unpacked products", m->path);
+                m->packed_bytes = packed;
                 return;
             }
             packed += colloq_mat_packed_bytes(w[i]);
         }
     }
+    m->packed_bytes = pack ? packed : 0;
     if (pack && packed) colloq_log(1, "%s: %.1f MiB of weights packed for the %s kernels", m->path,
                                    (double)packed / 1048576.0, colloq_kernels_isa());
 }
@@ -351,7 +353,10 @@ void colloq_model_describe(const colloq_model *m, void *FILE_stream) {
     fprintf(out, "ffn:              %s\n", a->ffn == COLLOQ_FFN_SWIGLU ? "SwiGLU" : "GELU");
     fprintf(out, "output:           %s%s\n", m->tied_output ? "tied to token_embd" : "output.weight",
             m->output_scale ? ", rows normalised (NormHead)" : "");
-    fprintf(out, "weights:          %.1f MiB (mapped, not copied)\n", mib(m->weight_bytes));
+    fprintf(out, "weights:          %.1f MiB mapped from the file\n", mib(m->weight_bytes));
+    if (m->packed_bytes)
+        fprintf(out, "packed weights:   %.1f MiB in memory (copies laid out for the %s kernels)\n",
+                mib(m->packed_bytes), colloq_kernels_isa());
     int n_ctx = colloq_seq_default_n_ctx(m);
     size_t kv16, scr, kv32;
     colloq_seq_estimate(m, n_ctx, COLLOQ_CACHE_F16, &kv16, &scr);
@@ -361,3 +366,5 @@ void colloq_model_describe(const colloq_model *m, void *FILE_stream) {
     fprintf(out, "\n");
     gguf_describe(m->file, out);
 }
+
+size_t colloq_model_packed_bytes(const colloq_model *m) { return m ? (size_t)m->packed_bytes : 0; }

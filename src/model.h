@@ -100,6 +100,7 @@ struct colloq_model {
     float             **vecs;               /* owned float copies of 1-D tensors */
     int                 n_vecs, cap_vecs;
     uint64_t            weight_bytes;       /* bytes of bound tensors in the mapping */
+    uint64_t            packed_bytes;       /* load-time packed weight copies (matmul.h), in memory */
 
     colloq_pool        *pool;
     int                 n_threads;
