@@ -23,4 +23,22 @@ int cmd_audit(int argc, char **argv);
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
 bool cli_parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
 
+
+/* Generation options shared by `run` and `chat`: sampling, threads, context, batch and KV
+ * cache type, parsed in one place (cli_util.c). */
+#include "colloq.h"
+typedef struct {
+    colloq_sampler_params sp;
+    bool  seed_set;
+    long  threads, n_ctx, batch;      /* 0 = default (physical cores, the model's context) */
+    colloq_cache_type cache_type;
+} cli_gen_opts;
+void cli_gen_defaults(cli_gen_opts *g, long batch);
+/* If option a is one of the shared ones, parse it with value v (NULL when none follows; *used
+ * tells whether v was consumed) and return 1; return 0 when a is not one of them; -1 on a
+ * missing or bad value (message printed). */
+int  cli_gen_opt(const char *cmd, const char *a, const char *v, cli_gen_opts *g, bool *used);
+/* After parsing: seed from the clock when --seed was not given. */
+void cli_gen_finish(cli_gen_opts *g);
+
 #endif

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -26,10 +25,9 @@
 
 typedef struct {
     const char *model, *system, *tpl;
-    long  n_predict, threads, n_ctx, batch;
+    long  n_predict;
+    cli_gen_opts g;               /* sampling, threads, context, batch, cache type */
     colloq_overflow overflow;
-    colloq_sampler_params sp;
-    colloq_cache_type cache_type;
     const char *stops[MAX_STOPS];
     int   n_stops;
     bool  verbose;
@@ -83,18 +81,17 @@ static bool is_opt(const char *a, const char *name, const char *alias) {
 static int parse_args(int argc, char **argv, chat_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = -1;
-    o->batch = 256;
-    o->sp = colloq_sampler_default_params();
-    o->cache_type = COLLOQ_CACHE_F16;
+    cli_gen_defaults(&o->g, 256);
     o->overflow = COLLOQ_OVERFLOW_DROP_OLDEST;
-    bool seed_set = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true;
-        double d;
-        long l;
 #define VALUE() do { if (!v) { fprintf(stderr, "colloq chat: %s needs a value\n", a); return 2; } i++; } while (0)
 #define IS(s1, s2) is_opt(a, s1, s2)
+        bool used;
+        int gen = cli_gen_opt("chat", a, v, &o->g, &used);
+        if (gen < 0) return 2;
+        if (gen > 0) { i += used; continue; }
         if (IS("-h", "--help")) { usage(stdout); return 1; }
         else if (IS("-m", "--model")) { VALUE(); o->model = v; }
         else if (IS("--system", NULL)) { VALUE(); o->system = v; }
@@ -117,41 +114,6 @@ static int parse_args(int argc, char **argv, chat_opts *o) {
                 o->stops[o->n_stops++] = v;
             }
         }
-        else if (IS("--temp", NULL)) { VALUE(); ok = cli_parse_float("chat", a, v, 0, 100, &d); o->sp.temperature = (float)d; }
-        else if (IS("--seed", NULL)) {
-            VALUE();
-            char *end;
-            errno = 0;
-            o->sp.seed = strtoull(v, &end, 0);
-            ok = *v && *v != '-' && !*end && !errno;
-            if (!ok) fprintf(stderr, "colloq chat: bad value for --seed: '%s' (expected an unsigned integer)\n", v);
-            seed_set = true;
-        }
-        else if (IS("--top-k", NULL)) { VALUE(); ok = cli_parse_int("chat", a, v, 0, 1 << 24, &l); o->sp.top_k = (int)l; }
-        else if (IS("--top-p", NULL)) { VALUE(); ok = cli_parse_float("chat", a, v, 0, 1, &d); o->sp.top_p = (float)d; }
-        else if (IS("--min-p", NULL)) { VALUE(); ok = cli_parse_float("chat", a, v, 0, 1, &d); o->sp.min_p = (float)d; }
-        else if (IS("--repeat-penalty", NULL)) {
-            VALUE(); ok = cli_parse_float("chat", a, v, 1e-3, 100, &d); o->sp.repeat_penalty = (float)d;
-        }
-        else if (IS("--repeat-last-n", NULL)) {
-            VALUE(); ok = cli_parse_int("chat", a, v, 0, 1 << 20, &l); o->sp.repeat_last_n = (int)l;
-        }
-        else if (IS("--presence-penalty", NULL)) {
-            VALUE(); ok = cli_parse_float("chat", a, v, -100, 100, &d); o->sp.presence_penalty = (float)d;
-        }
-        else if (IS("--frequency-penalty", NULL)) {
-            VALUE(); ok = cli_parse_float("chat", a, v, -100, 100, &d); o->sp.frequency_penalty = (float)d;
-        }
-        else if (IS("-t", "--threads")) { VALUE(); ok = cli_parse_int("chat", a, v, 1, 1024, &o->threads); }
-        else if (IS("-c", "--ctx")) { VALUE(); ok = cli_parse_int("chat", a, v, 1, 1 << 24, &o->n_ctx); }
-        else if (IS("-b", "--batch")) { VALUE(); ok = cli_parse_int("chat", a, v, 1, 1 << 16, &o->batch); }
-        else if (IS("--cache-type", NULL)) {
-            VALUE();
-            if (!strcmp(v, "f16")) o->cache_type = COLLOQ_CACHE_F16;
-            else if (!strcmp(v, "f32")) o->cache_type = COLLOQ_CACHE_F32;
-            else if (!strcmp(v, "q8_0")) o->cache_type = COLLOQ_CACHE_Q8_0;
-            else { fprintf(stderr, "colloq chat: bad value for --cache-type: '%s' (expected f16, f32 or q8_0)\n", v); ok = false; }
-        }
         else if (IS("--verbose", "-v")) o->verbose = true;
         else { fprintf(stderr, "colloq chat: unknown option '%s'\n", a); usage(stderr); return 2; }
         if (!ok) return 2;
@@ -159,7 +121,7 @@ static int parse_args(int argc, char **argv, chat_opts *o) {
 #undef IS
     }
     if (!o->model) { fprintf(stderr, "colloq chat: -m MODEL.gguf is required\n"); usage(stderr); return 2; }
-    if (!seed_set) o->sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    cli_gen_finish(&o->g);
     return 0;
 }
 
@@ -393,15 +355,15 @@ int cmd_chat(int argc, char **argv) {
     s.turns = malloc(MAX_TURN_STATS * sizeof *s.turns);
     colloq_err err = { "" };
     colloq_model_params mp = colloq_model_default_params();
-    mp.n_threads = (int)o.threads;
+    mp.n_threads = (int)o.g.threads;
     mp.verbose = o.verbose;
     colloq_seq_params qp = colloq_seq_default_params();
-    qp.n_ctx = (int)o.n_ctx;
-    qp.cache_type = o.cache_type;
+    qp.n_ctx = (int)o.g.n_ctx;
+    qp.cache_type = o.g.cache_type;
     colloq_conv_params cp = colloq_conv_default_params();
     cp.overflow = o.overflow;
     cp.n_predict = (int)o.n_predict;
-    cp.batch = (int)o.batch;
+    cp.batch = (int)o.g.batch;
     cp.stops = o.stops;
     cp.n_stops = o.n_stops;
     rc = 1;
@@ -409,7 +371,7 @@ int cmd_chat(int argc, char **argv) {
     if (colloq_model_load(o.model, &mp, &s.m, &err) != COLLOQ_OK ||
         colloq_chat_fmt_init(s.m, o.tpl, &s.fmt, &err) != COLLOQ_OK ||
         colloq_seq_init(s.m, &qp, &s.seq, &err) != COLLOQ_OK ||
-        colloq_sampler_init(&o.sp, colloq_model_n_vocab(s.m), &s.smp, &err) != COLLOQ_OK ||
+        colloq_sampler_init(&o.g.sp, colloq_model_n_vocab(s.m), &s.smp, &err) != COLLOQ_OK ||
         colloq_conv_new(s.m, s.seq, s.fmt, &cp, &s.conv, &err) != COLLOQ_OK ||
         colloq_conv_set_system(s.conv, o.system, &err) != COLLOQ_OK) {
         fprintf(stderr, "colloq chat: %s\n", err.msg);

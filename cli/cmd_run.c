@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -20,10 +18,9 @@
 
 typedef struct {
     const char *model, *prompt, *prompt_file, *dump_path;
-    long  n_predict, threads, n_ctx, batch;
-    colloq_sampler_params sp;
-    bool  seed_set, json, verbose, ignore_eos;
-    colloq_cache_type cache_type;
+    long  n_predict;
+    cli_gen_opts g;               /* sampling, threads, context, batch, cache type */
+    bool  json, verbose, ignore_eos;
 } run_opts;
 
 static void usage(FILE *out) {
@@ -60,54 +57,21 @@ static bool is_opt(const char *a, const char *name, const char *alias) {
 static int parse_args(int argc, char **argv, run_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = 128;
-    o->batch = 512;
-    o->sp = colloq_sampler_default_params();
-    o->cache_type = COLLOQ_CACHE_F16;
+    cli_gen_defaults(&o->g, 512);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true;
-        double d;
-        long l;
 #define VALUE() do { if (!v) { fprintf(stderr, "colloq run: %s needs a value\n", a); return 2; } i++; } while (0)
 #define IS(s1, s2) is_opt(a, s1, s2)
+        bool used;
+        int gen = cli_gen_opt("run", a, v, &o->g, &used);
+        if (gen < 0) return 2;
+        if (gen > 0) { i += used; continue; }
         if (IS("-h", "--help")) { usage(stdout); return 1; }
         else if (IS("-m", "--model")) { VALUE(); o->model = v; }
         else if (IS("-p", "--prompt")) { VALUE(); o->prompt = v; }
         else if (IS("-f", "--file")) { VALUE(); o->prompt_file = v; }
         else if (IS("-n", "--n-predict")) { VALUE(); ok = cli_parse_int("run", a, v, -1, 1 << 24, &o->n_predict); }
-        else if (IS("--temp", NULL)) { VALUE(); ok = cli_parse_float("run", a, v, 0, 100, &d); o->sp.temperature = (float)d; }
-        else if (IS("--seed", NULL)) {
-            VALUE();
-            char *end;
-            errno = 0;
-            o->sp.seed = strtoull(v, &end, 0);
-            ok = *v && *v != '-' && !*end && !errno;
-            if (!ok) fprintf(stderr, "colloq run: bad value for --seed: '%s' (expected an unsigned integer)\n", v);
-            o->seed_set = true;
-        }
-        else if (IS("--top-k", NULL)) { VALUE(); ok = cli_parse_int("run", a, v, 0, 1 << 24, &l); o->sp.top_k = (int)l; }
-        else if (IS("--top-p", NULL)) { VALUE(); ok = cli_parse_float("run", a, v, 0, 1, &d); o->sp.top_p = (float)d; }
-        else if (IS("--min-p", NULL)) { VALUE(); ok = cli_parse_float("run", a, v, 0, 1, &d); o->sp.min_p = (float)d; }
-        else if (IS("--repeat-penalty", NULL)) {
-            VALUE(); ok = cli_parse_float("run", a, v, 1e-3, 100, &d); o->sp.repeat_penalty = (float)d;
-        }
-        else if (IS("--repeat-last-n", NULL)) { VALUE(); ok = cli_parse_int("run", a, v, 0, 1 << 20, &l); o->sp.repeat_last_n = (int)l; }
-        else if (IS("--presence-penalty", NULL)) {
-            VALUE(); ok = cli_parse_float("run", a, v, -100, 100, &d); o->sp.presence_penalty = (float)d;
-        }
-        else if (IS("--frequency-penalty", NULL)) {
-            VALUE(); ok = cli_parse_float("run", a, v, -100, 100, &d); o->sp.frequency_penalty = (float)d;
-        }
-        else if (IS("-t", "--threads")) { VALUE(); ok = cli_parse_int("run", a, v, 1, 1024, &o->threads); }
-        else if (IS("-c", "--ctx")) { VALUE(); ok = cli_parse_int("run", a, v, 1, 1 << 24, &o->n_ctx); }
-        else if (IS("-b", "--batch")) { VALUE(); ok = cli_parse_int("run", a, v, 1, 1 << 16, &o->batch); }
-        else if (IS("--cache-type", NULL)) {
-            VALUE();
-            if (!strcmp(v, "f16")) o->cache_type = COLLOQ_CACHE_F16;
-            else if (!strcmp(v, "f32")) o->cache_type = COLLOQ_CACHE_F32;
-            else if (!strcmp(v, "q8_0")) o->cache_type = COLLOQ_CACHE_Q8_0;
-            else { fprintf(stderr, "colloq run: bad value for --cache-type: '%s' (expected f16, f32 or q8_0)\n", v); ok = false; }
-        }
         else if (IS("--ignore-eos", NULL)) o->ignore_eos = true;
         else if (IS("--json", NULL)) o->json = true;
         else if (IS("--dump-logits", NULL)) { VALUE(); o->dump_path = v; }
@@ -119,7 +83,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     }
     if (!o->model) { fprintf(stderr, "colloq run: -m MODEL.gguf is required\n"); usage(stderr); return 2; }
     if (!o->prompt == !o->prompt_file) { fprintf(stderr, "colloq run: give exactly one of -p TEXT and -f FILE\n"); return 2; }
-    if (!o->seed_set) o->sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    cli_gen_finish(&o->g);
     return 0;
 }
 
@@ -207,7 +171,7 @@ static int print_json(const run_state *r, int n_prompt, int n_gen, double prompt
 static int generate(run_state *r, const run_opts *o, const char *text, size_t text_len) {
     colloq_err err = { { 0 } };
     colloq_model_params mp = colloq_model_default_params();
-    mp.n_threads = (int)o->threads;
+    mp.n_threads = (int)o->g.threads;
     mp.verbose = o->verbose;
     double t_load = colloq_now();
     if (colloq_model_load(o->model, &mp, &r->m, &err) != COLLOQ_OK) {
@@ -215,11 +179,11 @@ static int generate(run_state *r, const run_opts *o, const char *text, size_t te
         return 1;
     }
     colloq_seq_params qp = colloq_seq_default_params();
-    qp.n_ctx = (int)o->n_ctx;
-    qp.cache_type = o->cache_type;
+    qp.n_ctx = (int)o->g.n_ctx;
+    qp.cache_type = o->g.cache_type;
     if (colloq_seq_init(r->m, &qp, &r->seq, &err) != COLLOQ_OK) { fprintf(stderr, "colloq run: %s\n", err.msg); return 1; }
     int n_vocab = colloq_model_n_vocab(r->m), n_ctx = colloq_seq_n_ctx(r->seq);
-    if (colloq_sampler_init(&o->sp, n_vocab, &r->smp, &err) != COLLOQ_OK) {
+    if (colloq_sampler_init(&o->g.sp, n_vocab, &r->smp, &err) != COLLOQ_OK) {
         fprintf(stderr, "colloq run: %s\n", err.msg);
         return 2;
     }
@@ -233,7 +197,7 @@ static int generate(run_state *r, const run_opts *o, const char *text, size_t te
     /* The last sampled token is never evaluated, so a full context holds n_ctx - n_prompt + 1. */
     long max_gen = (long)n_ctx - n_prompt + 1;
     if (o->n_predict >= 0 && o->n_predict < max_gen) max_gen = o->n_predict;
-    int batch = r->dump ? (int)o->batch : 1;   /* rows of logits the buffer holds */
+    int batch = r->dump ? (int)o->g.batch : 1;   /* rows of logits the buffer holds */
     r->gen = malloc((size_t)(max_gen > 0 ? max_gen : 1) * sizeof *r->gen);
     r->logits = malloc((size_t)batch * (size_t)n_vocab * sizeof(float));
     if (!r->gen || !r->logits) { fprintf(stderr, "colloq run: out of memory\n"); return 1; }
@@ -246,16 +210,16 @@ static int generate(run_state *r, const run_opts *o, const char *text, size_t te
                 "(packed weight copies %.1f MiB + KV cache and buffers %.1f MiB)\n",
                 n_ctx, packed + seqmem, packed, seqmem);
         fprintf(stderr, "colloq run: sampler: temp %g, top-k %d, top-p %g, min-p %g, repeat penalty %g (last %d), "
-                "presence %g, frequency %g, seed %llu\n", (double)o->sp.temperature, o->sp.top_k, (double)o->sp.top_p,
-                (double)o->sp.min_p, (double)o->sp.repeat_penalty, o->sp.repeat_last_n, (double)o->sp.presence_penalty,
-                (double)o->sp.frequency_penalty, (unsigned long long)o->sp.seed);
+                "presence %g, frequency %g, seed %llu\n", (double)o->g.sp.temperature, o->g.sp.top_k, (double)o->g.sp.top_p,
+                (double)o->g.sp.min_p, (double)o->g.sp.repeat_penalty, o->g.sp.repeat_last_n, (double)o->g.sp.presence_penalty,
+                (double)o->g.sp.frequency_penalty, (unsigned long long)o->g.sp.seed);
         fprintf(stderr, "colloq run: prompt: %d tokens\n", n_prompt);
     }
 
     /* prompt */
     double t0 = colloq_now();
-    for (int i = 0; i < n_prompt; i += (int)o->batch) {
-        int n = n_prompt - i < o->batch ? n_prompt - i : (int)o->batch;
+    for (int i = 0; i < n_prompt; i += (int)o->g.batch) {
+        int n = n_prompt - i < o->g.batch ? n_prompt - i : (int)o->g.batch;
         if (colloq_seq_eval(r->seq, r->prompt + i, n, r->logits, r->dump != NULL, &err) != COLLOQ_OK) {
             fprintf(stderr, "colloq run: evaluating the prompt: %s\n", err.msg);
             return 1;
