@@ -257,8 +257,11 @@ INL void tile_rt(int kind, int NR, int NT, int64_t k, const uint8_t *w, uint64_t
     for (int r = 0; r < NR; r++)
         for (int t = 0; t < NT; t++) acc[r][t] = fzero();
     int64_t i = 0;
+    const int es = kind == 0 ? 4 : 2, line = 64 / es;     /* bytes and elements per cache line */
     for (; i + W <= k; i += W) {
         VF wv[4], xv[4];
+        if (i % line == 0)      /* ~2 KiB ahead: decode streams these rows once (see quant_panel_body.h) */
+            for (int r = 0; r < NR; r++) __builtin_prefetch(w + r * rb + (uint64_t)(i * es) + 2048);
         for (int r = 0; r < NR; r++)
             wv[r] = kind == 0 ? wl_f32(w + r * rb, i) : kind == 1 ? wl_f16(w + r * rb, i) : wl_bf16(w + r * rb, i);
         for (int t = 0; t < NT; t++) xv[t] = fld(x + t * k + i);
