@@ -11,6 +11,7 @@
 #include "threadpool.h"
 #include "util.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -73,6 +74,7 @@ typedef struct {
     colloq_vec_dot_fn    dot;
     const colloq_mmk    *mk;
     colloq_pack_info     pi;
+    atomic_llong         next;       /* packed path, one token group: next panel chunk to take */
 } mm_job;
 
 static void mm_quantize(void *arg, int ith, int nth) {
@@ -125,45 +127,61 @@ static const unsigned char *packed_panels(const colloq_mat *w) {
     return (const unsigned char *)(h + 1);
 }
 
-/* Tokens in groups whose activations (about 1 MiB) stay in L2 while this thread's
- * panels stream past: the activations are the data reused most (by every panel). */
+/* Panel p for tokens [t0, t0 + nt): the kernel over the packed copy, or over pieces
+ * packed on the fly, then the 16 results per token into y. */
+static void mm_panel(const mm_job *j, int64_t p, int t0, int nt, float *facc, unsigned char *buf) {
+    const colloq_mat *w = j->w;
+    int64_t nb = w->k / j->pi.blck, r0 = p * COLLOQ_PANEL;
+    size_t asz = j->pi.act_kind == 32 ? sizeof(colloq_act32) : sizeof(colloq_act256);
+    int nr = (int)(w->n_rows - r0 < COLLOQ_PANEL ? w->n_rows - r0 : COLLOQ_PANEL);
+    const unsigned char *packed = packed_panels(w);
+    memset(facc, 0, sizeof(float) * COLLOQ_PANEL * (size_t)nt);
+    if (packed) {
+        j->mk->panel(packed + (uint64_t)(p * nb) * (uint64_t)j->pi.panel_block_bytes, nb, j->xq + (size_t)t0 * asz,
+                     j->m, nt, facc);
+    } else {
+        const void *rows = (const unsigned char *)w->data + (uint64_t)r0 * w->row_bytes;
+        int64_t chunk = PACK_CHUNK_BYTES / j->pi.panel_block_bytes;
+        for (int64_t b0 = 0; b0 < nb; b0 += chunk) {
+            int64_t b1 = b0 + chunk < nb ? b0 + chunk : nb;
+            colloq_pack_panel(w->type, rows, w->row_bytes, nr, b0, b1, buf);
+            j->mk->panel(buf, b1 - b0, j->xq + ((size_t)b0 * (size_t)j->m + (size_t)t0) * asz, j->m, nt, facc);
+        }
+    }
+    float *yt = j->y + (int64_t)t0 * w->n_rows + r0;
+    if (nr == COLLOQ_PANEL)      /* a fixed size the compiler turns into vector moves */
+        for (int t = 0; t < nt; t++, yt += w->n_rows) memcpy(yt, facc + t * COLLOQ_PANEL, sizeof(float) * COLLOQ_PANEL);
+    else
+        for (int t = 0; t < nt; t++, yt += w->n_rows) memcpy(yt, facc + t * COLLOQ_PANEL, sizeof(float) * (size_t)nr);
+}
+
+/* Decode and small batches (one token group): threads take chunks of panels as they
+ * finish, so a thread slowed by the rest of the machine does not hold the others at
+ * the end.  Larger batches: contiguous panel ranges, tokens in groups whose
+ * activations (about 1 MiB) stay in L2 while the panels stream past (the activations
+ * are the data every panel reuses).  Either way each result is computed the same way. */
 static void mm_panels(void *arg, int ith, int nth) {
     mm_job *j = arg;
     const colloq_mat *w = j->w;
     int64_t np = (w->n_rows + COLLOQ_PANEL - 1) / COLLOQ_PANEL, nb = w->k / j->pi.blck;
-    int64_t p0 = np * ith / nth, p1 = np * (ith + 1) / nth;
     size_t asz = j->pi.act_kind == 32 ? sizeof(colloq_act32) : sizeof(colloq_act256);
-    int64_t chunk = PACK_CHUNK_BYTES / j->pi.panel_block_bytes;
-    int tg = (int)((1u << 20) / ((uint64_t)nb * asz)) / 8 * 8;
-    tg = tg < 8 ? 8 : tg > TOK_GROUP ? TOK_GROUP : tg;
-    const unsigned char *packed = packed_panels(w);
     float facc[TOK_GROUP * COLLOQ_PANEL] __attribute__((aligned(64)));
     unsigned char buf[PACK_CHUNK_BYTES] __attribute__((aligned(64)));
-    for (int t0 = 0; t0 < j->m; t0 += tg) {
-        int nt = j->m - t0 < tg ? j->m - t0 : tg;
-        for (int64_t p = p0; p < p1; p++) {
-            int64_t r0 = p * COLLOQ_PANEL;
-            int nr = (int)(w->n_rows - r0 < COLLOQ_PANEL ? w->n_rows - r0 : COLLOQ_PANEL);
-            const void *rows = (const unsigned char *)w->data + (uint64_t)r0 * w->row_bytes;
-            memset(facc, 0, sizeof(float) * COLLOQ_PANEL * (size_t)nt);
-            if (packed) {
-                j->mk->panel(packed + (uint64_t)(p * nb) * (uint64_t)j->pi.panel_block_bytes, nb,
-                             j->xq + (size_t)t0 * asz, j->m, nt, facc);
-            } else {
-                for (int64_t b0 = 0; b0 < nb; b0 += chunk) {
-                    int64_t b1 = b0 + chunk < nb ? b0 + chunk : nb;
-                    colloq_pack_panel(w->type, rows, w->row_bytes, nr, b0, b1, buf);
-                    j->mk->panel(buf, b1 - b0, j->xq + ((size_t)b0 * (size_t)j->m + (size_t)t0) * asz, j->m,
-                                 nt, facc);
-                }
-            }
-            float *yt = j->y + (int64_t)t0 * w->n_rows + r0;
-            if (nr == COLLOQ_PANEL)      /* a fixed size the compiler turns into vector moves */
-                for (int t = 0; t < nt; t++, yt += w->n_rows) memcpy(yt, facc + t * COLLOQ_PANEL, sizeof(float) * COLLOQ_PANEL);
-            else
-                for (int t = 0; t < nt; t++, yt += w->n_rows) memcpy(yt, facc + t * COLLOQ_PANEL, sizeof(float) * (size_t)nr);
+    if (j->m <= TOK_GROUP) {
+        int64_t ch = np / (8 * (int64_t)nth);
+        ch = ch < 1 ? 1 : ch > 64 ? 64 : ch;
+        for (;;) {
+            int64_t p0 = atomic_fetch_add(&j->next, ch);
+            if (p0 >= np) break;
+            for (int64_t p = p0; p < p0 + ch && p < np; p++) mm_panel(j, p, 0, j->m, facc, buf);
         }
+        return;
     }
+    int tg = (int)((1u << 20) / ((uint64_t)nb * asz)) / 8 * 8;
+    tg = tg < 8 ? 8 : tg > TOK_GROUP ? TOK_GROUP : tg;
+    int64_t p0 = np * ith / nth, p1 = np * (ith + 1) / nth;
+    for (int t0 = 0; t0 < j->m; t0 += tg)
+        for (int64_t p = p0; p < p1; p++) mm_panel(j, p, t0, j->m - t0 < tg ? j->m - t0 : tg, facc, buf);
 }
 
 /* ---- entry ---- */
@@ -181,6 +199,7 @@ void colloq_matmul(const colloq_mat *w, const float *x, int m, float *y,
     colloq_kernels_init();
     const colloq_type_traits *tr = colloq_type_get(w->type);
     mm_job job = { .w = w, .x = x, .m = m, .y = y, .xq_row = xrow, .mk = colloq_mmk_get(w->type) };
+    atomic_init(&job.next, 0);
     uintptr_t a = ((uintptr_t)scratch + SCRATCH_ALIGN - 1) & ~(uintptr_t)(SCRATCH_ALIGN - 1);
     bool par = m > 1 && colloq_pool_size(pool) > 1;
 

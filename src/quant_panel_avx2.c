@@ -104,7 +104,6 @@ typedef __m256 VF;
 #define vsrl32 _mm256_srli_epi32
 #define vsll32 _mm256_slli_epi32
 #define vsra32 _mm256_srai_epi32
-#define vmullo _mm256_mullo_epi32
 #define vmadd16 _mm256_madd_epi16
 #define vcvt _mm256_cvtepi32_ps
 #define vfld _mm256_loadu_ps

@@ -17,9 +17,6 @@
 
 #define INL static inline __attribute__((always_inline))
 
-INL int32_t ld32(const void *p) { int32_t v; memcpy(&v, p, 4); return v; }
-INL __m512i bcast32(const void *p) { return _mm512_set1_epi32(ld32(p)); }
-
 /* ---- activation quantisers: the reference levels, vectorised ---- */
 
 /* Levels of x * inv rounded to nearest even, clamped to [-127, 127] (NaN -> -127). */
@@ -96,7 +93,6 @@ typedef __m512 VF;
 #define vsrl32 _mm512_srli_epi32
 #define vsll32 _mm512_slli_epi32
 #define vsra32 _mm512_srai_epi32
-#define vmullo _mm512_mullo_epi32
 #define vmadd16 _mm512_madd_epi16
 #define vcvt _mm512_cvtepi32_ps
 /* vpdpbusd with the activation dword as an embedded broadcast: one fused uop instead of

@@ -1,11 +1,11 @@
 /*
- * quant_panel_body.h - the packed-panel kernels and activation quantisers written
- * once over a vector abstraction, included by quant_panel_avx512.c (16 lanes, one
- * half) and quant_panel_avx2.c (8 lanes, two halves of a 16-row panel).  Layouts
- * and the per-lane recipe: matmul_pack.h.  The includer defines:
+ * quant_panel_body.h - the packed-panel kernels of every quantised type written once
+ * over a vector abstraction, included by quant_panel_avx512.c (16 lanes, one half)
+ * and quant_panel_avx2.c (8 lanes, two halves of a 16-row panel).  Layouts and the
+ * per-lane recipe: matmul_pack.h.  The includer defines:
  *   LANES, HALVES, V (int vector), VF (float vector), INL (forced inline), and
- *   vld(p) vset1(x) vzero() vand vor vadd vsub vsrl16(v,n) vsll16(v,n) vsrl32
- *   vsll32 vsra32 vmullo vmadd16 vcvt(v) vdp(acc,u,p) (acc + 4-byte dots of
+ *   vld(p) vst(p,v) vset1(x) vzero() vand vor vadd vsub vsrl16(v,n) vsll16(v,n)
+ *   vsrl32 vsll32 vsra32 vmadd16 vcvt(v) vdp(acc,u,p) (acc + 4-byte dots of
  *   unsigned u with the signed dword at p, broadcast), vdp_q8(acc,u,p) (the same
  *   for Q8_0's stored levels + 128, the correction included by Q8_CORR),
  *   vbitadd(u,h,bit,add) (u + add in each byte where h & bit),
@@ -16,10 +16,11 @@
 
 #define GSTEP (4 * LANES)               /* bytes of one group's half */
 
-
-/* Software prefetch of [p, p + bytes): decode interleaves a little arithmetic with every
- * cache line, and prefetching ~2 KiB ahead keeps enough reads in flight to stay at the
- * memory-bandwidth floor (measured on the 7B Q4_0 decode: 79 % -> 95 % of the floor). */
+/* Software prefetch of [p, p + bytes): decode interleaves some arithmetic with every
+ * cache line, and prefetching ~2 KiB ahead keeps enough reads in flight to stay near the
+ * memory-bandwidth floor (measured on 7B decode: Q4_0 79 % -> 95 % of the floor, Q4_K_M
+ * 80 % -> 88 %; 1-3 KiB ahead measured alike, 4 KiB and more worse).  The K-quant
+ * kernels prefetch a quarter super-block at a time for the same distance. */
 #define PF_AHEAD 2048
 INL void prefetch_range(const uint8_t *p, int bytes) {
     for (int i = 0; i < bytes; i += 64) __builtin_prefetch(p + i);
@@ -191,7 +192,6 @@ INL void panel_q45k(const void *panel, int64_t nb, const void *vact, int64_t str
         for (int h = 0; h < HALVES; h++) {
             const uint8_t *p0 = (const uint8_t *)panel + b * bytes, *p = p0 + GSTEP * h;
             VF d = vhalf(p0 + 2 * LANES * h), dmin = vhalf(p0 + 32 + 2 * LANES * h), sc[8];
-            if (h == 0) prefetch_range(p0 + bytes, bytes);   /* the next super-block */
             V s0 = vld(p + 64), s1 = vld(p + 128), s2 = vld(p + 192), mn[8], mp[4];
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
@@ -209,6 +209,7 @@ INL void panel_q45k(const void *panel, int64_t nb, const void *vact, int64_t str
 #pragma GCC unroll 4
                 for (int c = 0; c < 4; c++) {
                     V u[16];
+                    if (h == 0 && t0 == 0) prefetch_range(p0 + bytes / 4 * c + PF_AHEAD, bytes / 4);
 #pragma GCC unroll 8
                     for (int g = 0; g < 8; g++) {
                         V v = vld(p + qs_off + 64 * (8 * c + g));
@@ -241,7 +242,6 @@ static void panel_q6_K(const void *panel, int64_t nb, const void *vact, int64_t 
     for (int64_t b = 0; b < nb; b++) {
         for (int h = 0; h < HALVES; h++) {
             const uint8_t *p0 = (const uint8_t *)panel + b * 3360, *p = p0 + GSTEP * h;
-            if (h == 0) prefetch_range(p0 + 3360, 3360);   /* the next super-block */
             VF d = vhalf(p0 + 2 * LANES * h), sc[16];
 #pragma GCC unroll 4
             for (int i = 0; i < 4; i++) {
@@ -258,6 +258,7 @@ static void panel_q6_K(const void *panel, int64_t nb, const void *vact, int64_t 
                     for (int hh = 0; hh < 2; hh++) {     /* ql half hh: k = hh (low nibbles), hh + 2 (high) */
                         V u[16];
                         const uint8_t *pn = p + 288 + 1536 * n;
+                        if (h == 0 && t0 == 0) prefetch_range(p0 + 840 * (2 * n + hh) + PF_AHEAD, 840);
 #pragma GCC unroll 8
                         for (int g = 0; g < 8; g++) {
                             V l = vld(pn + 1024 * hh + 64 * g), hb = vld(pn + 512 + 64 * g);
@@ -285,7 +286,7 @@ static void panel_q2_K(const void *panel, int64_t nb, const void *vact, int64_t 
     for (int64_t b = 0; b < nb; b++) {
         for (int h = 0; h < HALVES; h++) {
             const uint8_t *p0 = (const uint8_t *)panel + b * 1344, *p = p0 + GSTEP * h;
-            if (h == 0) prefetch_range(p0 + 1344, 1344);   /* the next super-block */
+            if (h == 0) prefetch_range(p0 + PF_AHEAD, 1344);
             VF d = vhalf(p0 + 2 * LANES * h), dmin = vhalf(p0 + 32 + 2 * LANES * h), sc[16];
             V mn[16], mp[8];
 #pragma GCC unroll 4
@@ -327,7 +328,7 @@ static void panel_q3_K(const void *panel, int64_t nb, const void *vact, int64_t 
     for (int64_t b = 0; b < nb; b++) {
         for (int h = 0; h < HALVES; h++) {
             const uint8_t *p0 = (const uint8_t *)panel + b * 1760, *p = p0 + GSTEP * h;
-            if (h == 0) prefetch_range(p0 + 1760, 1760);   /* the next super-block */
+            if (h == 0) prefetch_range(p0 + PF_AHEAD, 1760);
             VF d = vhalf(p0 + 2 * LANES * h), sc[16];
             V s[3] = { vld(p + 32), vld(p + 96), vld(p + 160) };
 #pragma GCC unroll 16
