@@ -196,6 +196,17 @@ typedef struct {
     colloq_seq *seq;       /* KV cache written and read */
     int row0, n;
 } colloq_fwd_group;
+/* kv_rows.c: rows [row0, row0 + n) of the workspace w's k/v into s's cache at positions
+ * s->n_past.. of layer l, converted to the cache's type. */
+void colloq_kv_store(const colloq_seq *w, colloq_seq *s, int l, int row0, int n);
+/* kv_rows.c: key tile [t0, t0 + tn) of layer l, kv head g as float rows ([tn][head_dim]):
+ * *k gets the keys, the values are returned; views into an F32 cache, else converted into
+ * a's kt / vt. */
+const float *colloq_kv_load_tile(const colloq_seq *s, colloq_att_scratch *a, int l, int g, int t0, int tn,
+                                 const float **k);
+/* attention.c: attention of layer l for every group's rows (w->q -> w->att), reading
+ * each group's cache (the current rows already stored). */
+void colloq_attention(colloq_seq *w, const colloq_fwd_group *gr, int ng, int l);
 /* forward.c: run every layer over the rows of all groups (weights read once per pass);
  * advances each group's n_past.  toks: one id per row.  Caller checked everything. */
 void colloq_forward_groups(colloq_seq *work, const colloq_fwd_group *gr, int ng, const colloq_token *toks);
