@@ -27,6 +27,10 @@ bool cli_parse_float(const char *cmd, const char *opt, const char *s, double lo,
 /* Generation options shared by `run` and `chat`: sampling, threads, context, batch and KV
  * cache type, parsed in one place (cli_util.c). */
 #include "colloq.h"
+/* "f16" | "f32" | "q8_0" -> *out; false after printing "colloq CMD: bad value ..." */
+bool cli_parse_cache_type(const char *cmd, const char *s, colloq_cache_type *out);
+const char *cli_cache_type_name(colloq_cache_type ct);
+
 typedef struct {
     colloq_sampler_params sp;
     bool  seed_set;

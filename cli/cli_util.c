@@ -81,13 +81,23 @@ int cli_gen_opt(const char *cmd, const char *a, const char *v, cli_gen_opts *g, 
     else if (opt_is(a, "-t", "--threads")) ok = cli_parse_int(cmd, a, v, 1, 1024, &g->threads);
     else if (opt_is(a, "-c", "--ctx")) ok = cli_parse_int(cmd, a, v, 1, 1 << 24, &g->n_ctx);
     else if (opt_is(a, "-b", "--batch")) ok = cli_parse_int(cmd, a, v, 1, 1 << 16, &g->batch);
-    else {   /* --cache-type */
-        if (!strcmp(v, "f16")) g->cache_type = COLLOQ_CACHE_F16;
-        else if (!strcmp(v, "f32")) g->cache_type = COLLOQ_CACHE_F32;
-        else if (!strcmp(v, "q8_0")) g->cache_type = COLLOQ_CACHE_Q8_0;
-        else { fprintf(stderr, "colloq %s: bad value for --cache-type: '%s' (expected f16, f32 or q8_0)\n", cmd, v); ok = false; }
-    }
+    else ok = cli_parse_cache_type(cmd, v, &g->cache_type);   /* --cache-type */
     return ok ? 1 : -1;
+}
+
+bool cli_parse_cache_type(const char *cmd, const char *s, colloq_cache_type *out) {
+    if (!strcmp(s, "f16")) *out = COLLOQ_CACHE_F16;
+    else if (!strcmp(s, "f32")) *out = COLLOQ_CACHE_F32;
+    else if (!strcmp(s, "q8_0")) *out = COLLOQ_CACHE_Q8_0;
+    else {
+        fprintf(stderr, "colloq %s: bad value for --cache-type: '%s' (expected f16, f32 or q8_0)\n", cmd, s);
+        return false;
+    }
+    return true;
+}
+
+const char *cli_cache_type_name(colloq_cache_type ct) {
+    return ct == COLLOQ_CACHE_Q8_0 ? "q8_0" : ct == COLLOQ_CACHE_F32 ? "f32" : "f16";
 }
 
 void cli_gen_finish(cli_gen_opts *g) {

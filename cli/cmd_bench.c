@@ -26,6 +26,7 @@ static void usage(FILE *out) {
         "  -t N          threads (default: physical cores)\n"
         "  -r N          repetitions; the median is reported (default 3)\n"
         "  --bw-mib N    bandwidth test buffer in MiB (default 1024)\n"
+        "  --cache-type f16|f32|q8_0  KV cache element type (default f16)\n"
         "  --json        print one JSON object\n"
         "  --verbose     log model loading and the kernel choice\n");
 }
@@ -50,6 +51,10 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { NEED(); if (!cli_parse_int("bench", a, val, 1, 1024, &v)) return 2; p.n_threads = (int)v; }
         else if (!strcmp(a, "-r")) { NEED(); if (!cli_parse_int("bench", a, val, 1, COLLOQ_BENCH_MAX_REPS, &v)) return 2; p.reps = (int)v; }
         else if (!strcmp(a, "--bw-mib")) { NEED(); if (!cli_parse_int("bench", a, val, 1, 1 << 20, &v)) return 2; p.bw_mib = (int)v; }
+        else if (!strcmp(a, "--cache-type")) {
+            NEED();
+            if (!cli_parse_cache_type("bench", val, &p.cache_type)) return 2;
+        }
         else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "--verbose")) { p.verbose = true; colloq_log_level = 1; }
         else { fprintf(stderr, "colloq bench: unknown option '%s'\n", a); usage(stderr); return 2; }
@@ -77,6 +82,7 @@ int cmd_bench(int argc, char **argv) {
         json_object_set_new(o, "n_prompt", json_integer(p.n_prompt));
         json_object_set_new(o, "n_gen", json_integer(p.n_gen));
         json_object_set_new(o, "reps", json_integer(p.reps));
+        json_object_set_new(o, "cache_type", json_string(cli_cache_type_name(p.cache_type)));
         json_object_set_new(o, "pp_tok_s", json_real(r.pp_tok_s));
         json_object_set_new(o, "tg_tok_s", json_real(r.tg_tok_s));
         json_object_set_new(o, "pp_runs", runs_json(r.pp_runs, p.n_prompt ? p.reps : 0));

@@ -263,6 +263,7 @@ int colloq_bench_run(const colloq_bench_params *p, colloq_bench_result *r, collo
     int n_max = p->n_prompt > p->n_gen ? p->n_prompt : p->n_gen;
     colloq_seq_params sp = colloq_seq_default_params();
     sp.n_ctx = n_max + 8;
+    sp.cache_type = p->cache_type;
     if (sp.n_ctx > m->hp.n_ctx_train && m->hp.n_ctx_train >= n_max) sp.n_ctx = m->hp.n_ctx_train;
     int nv = colloq_model_n_vocab(m);
     toks = colloq_malloc(sizeof *toks * (size_t)(n_max > 0 ? n_max : 1));

@@ -20,6 +20,7 @@ typedef struct {
     int  n_threads;         /* 0 = physical cores */
     int  reps;              /* 1..COLLOQ_BENCH_MAX_REPS */
     int  bw_mib;            /* bandwidth buffer (MiB); 0 = 1024 */
+    colloq_cache_type cache_type;   /* KV cache (zero: F16) */
     bool verbose;
 } colloq_bench_params;
 

@@ -24,7 +24,15 @@ int colloq_seq_default_n_ctx(const colloq_model *m) {
     return m->hp.n_ctx_train < DEFAULT_N_CTX_CAP ? m->hp.n_ctx_train : DEFAULT_N_CTX_CAP;
 }
 
-static size_t cache_elem(colloq_cache_type ct) { return ct == COLLOQ_CACHE_F32 ? 4 : 2; }
+/* Bytes of one cached row of head_dim elements: F32 and F16 elements, or Q8_0 blocks
+ * (32 elements as int8 levels sharing one f16 scale: 34 bytes, 1.0625 bytes/element). */
+static size_t cache_row_bytes(colloq_cache_type ct, int head_dim) {
+    if (ct == COLLOQ_CACHE_Q8_0) {
+        const colloq_type_traits *t = colloq_type_get(CT_Q8_0);
+        return (size_t)head_dim / (size_t)t->blck * (size_t)t->type_size;
+    }
+    return (size_t)head_dim * (ct == COLLOQ_CACHE_F32 ? 4 : 2);
+}
 
 /* Queries per attention work item: a group of heads sharing one kv head is processed
  * together, so a block holds max(1, ROWS / group) positions. */
@@ -38,8 +46,8 @@ static bool kv_size(const colloq_model *m, int n_ctx, colloq_cache_type ct, size
     const colloq_hparams *hp = &m->hp;
     uint64_t n = 2;
     if (!colloq_mul_u64(n, (uint64_t)hp->n_layer, &n) || !colloq_mul_u64(n, (uint64_t)hp->n_head_kv, &n) ||
-        !colloq_mul_u64(n, (uint64_t)hp->head_dim, &n) || !colloq_mul_u64(n, (uint64_t)n_ctx, &n) ||
-        !colloq_mul_u64(n, cache_elem(ct), &n) || n > SIZE_MAX / 2)
+        !colloq_mul_u64(n, (uint64_t)n_ctx, &n) || !colloq_mul_u64(n, cache_row_bytes(ct, hp->head_dim), &n) ||
+        n > SIZE_MAX / 2)
         return false;
     *out = (size_t)n;
     return true;
@@ -127,10 +135,11 @@ int colloq_seq_init(colloq_model *m, const colloq_seq_params *p, colloq_seq **ou
     if (!p) p = &def;
     if (p->n_ctx < 0 || p->n_ctx > MAX_N_CTX)
         return colloq_seterr(err, COLLOQ_ERR_ARG, "n_ctx %d is out of range (0..%d)", p->n_ctx, MAX_N_CTX);
-    if (p->cache_type == COLLOQ_CACHE_Q8_0)
-        return colloq_seterr(err, COLLOQ_ERR_UNSUPPORTED, "KV cache type Q8_0 is not supported yet (use F16 or F32)");
-    if (p->cache_type != COLLOQ_CACHE_F16 && p->cache_type != COLLOQ_CACHE_F32)
+    if (p->cache_type != COLLOQ_CACHE_F16 && p->cache_type != COLLOQ_CACHE_F32 && p->cache_type != COLLOQ_CACHE_Q8_0)
         return colloq_seterr(err, COLLOQ_ERR_ARG, "unknown KV cache type %d", (int)p->cache_type);
+    if (p->cache_type == COLLOQ_CACHE_Q8_0 && m->hp.head_dim % colloq_type_get(CT_Q8_0)->blck)
+        return colloq_seterr(err, COLLOQ_ERR_UNSUPPORTED, "KV cache type q8_0 needs a head size divisible by %d "
+                             "(this model's is %d): use f16", colloq_type_get(CT_Q8_0)->blck, m->hp.head_dim);
     int n_ctx = p->n_ctx ? p->n_ctx : colloq_seq_default_n_ctx(m);
     size_t kv;
     if (!kv_size(m, n_ctx, p->cache_type, &kv))
@@ -141,7 +150,7 @@ int colloq_seq_init(colloq_model *m, const colloq_seq_params *p, colloq_seq **ou
     s->model = m;
     s->n_ctx = n_ctx;
     s->cache_type = p->cache_type;
-    s->elem = cache_elem(p->cache_type);
+    s->row_bytes = cache_row_bytes(p->cache_type, m->hp.head_dim);
     s->chunk = seq_chunk(n_ctx);
     s->kv_bytes = kv / 2;
     s->k_cache = colloq_aligned_alloc(ALIGN, s->kv_bytes);

@@ -358,11 +358,16 @@ void colloq_model_describe(const colloq_model *m, void *FILE_stream) {
         fprintf(out, "packed weights:   %.1f MiB in memory (copies laid out for the %s kernels)\n",
                 mib(m->packed_bytes), colloq_kernels_isa());
     int n_ctx = colloq_seq_default_n_ctx(m);
-    size_t kv16, scr, kv32;
+    size_t kv16, scr, kv32, kv8 = 0;
     colloq_seq_estimate(m, n_ctx, COLLOQ_CACHE_F16, &kv16, &scr);
     colloq_seq_estimate(m, n_ctx, COLLOQ_CACHE_F32, &kv32, NULL);
-    fprintf(out, "per sequence:     n_ctx %d: KV cache %.1f MiB (F16; F32: %.1f MiB) + scratch %.1f MiB "
-            "(%d threads) = %.1f MiB\n", n_ctx, mib(kv16), mib(kv32), mib(scr), m->n_threads, mib(kv16 + scr));
+    char q8[48] = "";
+    if (m->hp.head_dim % 32 == 0) {
+        colloq_seq_estimate(m, n_ctx, COLLOQ_CACHE_Q8_0, &kv8, NULL);
+        snprintf(q8, sizeof q8, ", Q8_0: %.1f MiB", mib(kv8));
+    }
+    fprintf(out, "per sequence:     n_ctx %d: KV cache %.1f MiB (F16; F32: %.1f MiB%s) + scratch %.1f MiB "
+            "(%d threads) = %.1f MiB\n", n_ctx, mib(kv16), mib(kv32), q8, mib(scr), m->n_threads, mib(kv16 + scr));
     fprintf(out, "\n");
     gguf_describe(m->file, out);
 }

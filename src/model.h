@@ -151,7 +151,7 @@ struct colloq_seq {
     int               n_ctx;
     int               n_past;
     colloq_cache_type cache_type;
-    size_t            elem;       /* bytes per cached element */
+    size_t            row_bytes;  /* bytes per cached row of head_dim elements */
     /* KV cache, per layer and kv head: [n_ctx][head_dim] rows (head-major for streaming). */
     void             *k_cache, *v_cache;
     size_t            kv_bytes;   /* each of k_cache / v_cache */

@@ -579,6 +579,7 @@ static void *loader(void *arg) {
         colloq_engine_params ep = colloq_engine_default_params();
         ep.n_parallel = s->cfg.n_parallel;
         ep.n_ctx = s->cfg.n_ctx;
+        ep.cache_type = s->cfg.cache_type;
         ep.queue_max = s->cfg.queue_max;
         rc = colloq_engine_new(s->model, &ep, &s->engine, &err);
     }

@@ -25,6 +25,7 @@ typedef struct {
     const char *host;              /* IPv4 or IPv6 literal; default 127.0.0.1 */
     int         port;              /* 0 = any free port (printed on stdout) */
     int         n_parallel, n_ctx, n_threads, queue_max;
+    colloq_cache_type cache_type;  /* each slot's KV cache (zero: F16) */
     const char *chat_template;     /* NULL, a built-in name or a Jinja file */
     const char *const *api_keys;   /* n_api_keys keys; none = no auth */
     int         n_api_keys;

@@ -79,6 +79,7 @@ def main():
         if failures:
             continue
         check(r["type"] == name, "bench %s: type %s" % (name, r["type"]))
+        check(r.get("cache_type") == "f16", "bench %s: cache_type %r" % (name, r.get("cache_type")))
         check(r["threads"] == 2 and len(r["pp_runs"]) == 2 and len(r["tg_runs"]) == 2, "bench %s: runs" % name)
         check(r["pp_tok_s"] > 0 and r["tg_tok_s"] > 0 and r["bw_gbps"] > 0, "bench %s: non-positive figures" % name)
         check(r["bytes_per_token"] == expected_bytes, "bench %s: bytes_per_token %d, file says %d"
@@ -88,6 +89,13 @@ def main():
         print("bench %-7s pp %.0f tok/s, tg %.0f tok/s, %d bytes/token, %s" % (name, r["pp_tok_s"], r["tg_tok_s"],
                                                                             r["bytes_per_token"], r["isa"]))
 
+    # the q8_0 KV cache
+    p = run([colloq, "bench", "-m", os.path.join(work, "bench-Q4_0.gguf"), "-p", "8", "-n", "4", "-r", "1",
+             "--bw-mib", "16", "--cache-type", "q8_0", "--json"])
+    r = json.loads(p.stdout)
+    check(r.get("cache_type") == "q8_0" and r["tg_tok_s"] > 0, "bench --cache-type q8_0: %r" % p.stdout)
+    p = run([colloq, "bench", "-m", src, "--cache-type", "q4_0"], expect=2)
+    check("bad value for --cache-type" in p.stderr, "bad cache type: %r" % p.stderr)
     p = run([colloq, "bench", "-m", os.path.join(work, "bench-Q4_0.gguf"), "-p", "8", "-n", "0", "-r", "1", "--bw-mib", "16"])
     check("prefill" in p.stdout and "decode" not in p.stdout and "bandwidth" in p.stdout, "text output: " + p.stdout)
     for f in os.listdir(work):

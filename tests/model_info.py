@@ -53,7 +53,7 @@ def main():
         m = re.search(r"^%s:\s+(\S+)" % re.escape(key), out, re.M)
         check(m is not None and m.group(1) == val, "info %s: %r (expected %s)" % (key, m and m.group(1), val))
     # per sequence at the default context (512): KV = 2 x layers x ctx x n_kv*hd x 2 bytes (F16)
-    m = re.search(r"^per sequence:\s+n_ctx (\d+): KV cache ([0-9.]+) MiB \(F16; F32: ([0-9.]+) MiB\) "
+    m = re.search(r"^per sequence:\s+n_ctx (\d+): KV cache ([0-9.]+) MiB \(F16; F32: ([0-9.]+) MiB(?:, Q8_0: [0-9.]+ MiB)?\) "
                   r"\+ scratch ([0-9.]+) MiB", out, re.M)
     check(m is not None, "no per-sequence memory line in:\n" + out)
     if m:

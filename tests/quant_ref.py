@@ -262,6 +262,22 @@ def activation_roundtrip(weight_type_id, x):
     return (q.astype(np.float64) * d.astype(np.float64)[:, None]).reshape(x32.shape)
 
 
+def q8_0_roundtrip(x):
+    """x (..., K) stored as Q8_0 blocks of 32 along the last axis and decoded (float64):
+    the KV cache's q8_0 rows."""
+    return activation_roundtrip(8, x)       # Q8_0 weights take Q8_0 activations
+
+
+def q8_0_near_tie(x, rel=1e-6):
+    """Rows of x (..., K) whose Q8_0 encoding changes when x moves by a relative `rel`: a
+    level or the f16 scale sits on a rounding boundary, so an engine whose float32 inputs
+    differ from x in the last bits may legitimately store the neighbouring level there."""
+    lo, hi = q8_0_roundtrip(np.asarray(x) * (1 - rel)), q8_0_roundtrip(np.asarray(x) * (1 + rel))
+    base = q8_0_roundtrip(x)
+    tol = 4 * rel * np.abs(np.asarray(x, dtype=np.float64)) + 1e-30
+    return ((np.abs(lo - base) > tol) | (np.abs(hi - base) > tol)).any(axis=-1)
+
+
 # ---------------------------------------------------------------- the test
 
 # Relative RMSE budgets of colloq's reference quantizers (same data and numbers as test_quant.c).

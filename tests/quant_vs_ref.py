@@ -67,7 +67,7 @@ def main():
         # other way in a SIMD kernel (which sums in another order) and then shifts every later
         # position a little through the cache, so the emulating reference is reported, and used
         # to pick the steps with a clear greedy margin, but its 5% rule is not enforced here.
-        run_vs_ref.compare(typ, model, res, raw, run_vs_ref.TOL_Q, False, failures, max_flip_fraction=1.0)
+        run_vs_ref.compare(typ, model, res, raw, run_vs_ref.TOL_Q, "f32", failures, max_flip_fraction=1.0)
     if failures:
         print("\nFAILED:\n  " + "\n  ".join(failures))
         return 1

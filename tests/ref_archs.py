@@ -303,8 +303,8 @@ class RefArch(ref_llama.RefLlama):
         q, k, v = self.projections(lw, n, T, emulate, bug)
         if not self.alibi:
             q, k = self.rope_of(q, pos, bug), self.rope_of(k, pos, bug)
-        cache[0].append(self.cache_round(k, emulate))
-        cache[1].append(self.cache_round(v, emulate))
+        cache[0].append(self.cache_round(k, pos, emulate))
+        cache[1].append(self.cache_round(v, pos, emulate))
         k_all, v_all = np.concatenate(cache[0]), np.concatenate(cache[1])
         k_pos = np.arange(len(k_all))
         if self.alibi and bug != "no_alibi":

@@ -16,8 +16,8 @@ whole computation runs in float64 on the exact weights the engine sees.
 
 `emulate` (optional) reproduces the engine's documented rounding instead of computing exactly:
 activations rounded the way matmul feeds them to each weight type
-(quant_ref.activation_roundtrip: Q8_0 for Q4_0/Q8_0 weights) and, with kv_f16, keys (after
-RoPE) and values stored as f16 in the cache.  Comparing against both the exact and the
+(quant_ref.activation_roundtrip: Q8_0 for Q4_0/Q8_0 weights) and, with kv_f16 (or kv_q8_0),
+keys (after RoPE) and values stored as f16 (or as Q8_0 blocks along each head) in the cache.  Comparing against both the exact and the
 emulating pass gives a loose bound that needs no knowledge of the engine's numerics and a
 tight one that catches small mistakes the loose bound would hide.
 
@@ -36,6 +36,7 @@ class RefLlama:
     def __init__(self, path):
         g = GGUFFile(path)
         self.gguf = g
+        self.kv_near_tie = None
         arch = g.get("general.architecture")
         if arch != "llama":
             raise ValueError("%s: architecture %r, expected llama" % (path, arch))
@@ -106,10 +107,17 @@ class RefLlama:
             x = quant_ref.activation_roundtrip(self.types[id(w)], x)
         return x @ w.T
 
-    @staticmethod
-    def cache_round(v, emulate=None):
+    def cache_round(self, v, pos, emulate=None):
+        """v (T, n_kv, hd) as the cache stores it.  For q8_0 also notes in self.kv_near_tie the
+        first position whose stored levels depend on the last bits of v (see q8_0_near_tie)."""
         if emulate and emulate.get("kv_f16"):
             return v.astype(np.float32).astype(np.float16).astype(np.float64)
+        if emulate and emulate.get("kv_q8_0"):
+            near = quant_ref.q8_0_near_tie(v).any(axis=1)
+            if near.any():
+                first = int(pos[int(np.argmax(near))])
+                self.kv_near_tie = first if self.kv_near_tie is None else min(self.kv_near_tie, first)
+            return quant_ref.q8_0_roundtrip(v)        # blocks of 32 along head_dim (the last axis)
         return v
 
     def _vec(self, name):
@@ -174,7 +182,7 @@ class RefLlama:
         q = self.rope(self.mm(n, lw["wq"], emulate).reshape(T, self.n_head, hd), pos, bug)
         k = self.rope(self.mm(n, lw["wk"], emulate).reshape(T, self.n_head_kv, hd), pos, bug)
         v = self.mm(n, lw["wv"], emulate).reshape(T, self.n_head_kv, hd)
-        return q, self.cache_round(k, emulate), self.cache_round(v, emulate)
+        return q, self.cache_round(k, pos, emulate), self.cache_round(v, pos, emulate)
 
     # ---- whole passes ----
     def forward(self, tokens, bug=None, emulate=None):

@@ -45,6 +45,7 @@ PROMPT = ("the quick brown fox jumps over the lazy dog and the king of france wa
 
 # (loose bound vs the exact reference, tight bound vs the emulating one)
 TOL_F32, TOL_F16, TOL_BF16, TOL_Q = (2e-5, 2e-5), (1.5e-2, 1e-3), (1.5e-2, 1e-3), (0.3, 1e-3)
+TOL_KV_Q8 = (1e-1, 1e-3)      # f32 weights; keys and values rounded to 8-bit levels (measured 4.8e-2)
 MAX_FLIP_FRACTION = 0.05
 
 # name, mkmodel arguments, run arguments, (loose, tight) bounds
@@ -66,6 +67,10 @@ VARIANTS = [
     ("q8_0 mha tied",              ["--type", "q8_0", "--kv-heads", "4", "--tied"], [], TOL_Q),
     ("q4_0 gqa window 8",          ["--type", "q4_0", "--sliding-window", "8"], [], TOL_Q),
     ("q4_0 mha tied, batches of 5", ["--type", "q4_0", "--kv-heads", "4", "--tied"], ["-b", "5"], TOL_Q),
+    ("f32 gqa window 8, q8_0 cache", ["--type", "f32", "--sliding-window", "8", "--dim", "128", "--heads", "2", "--kv-heads", "1"],
+                                   ["--cache-type", "q8_0", "-b", "7"], TOL_KV_Q8),
+    ("q4_0 mha tied, q8_0 cache",  ["--type", "q4_0", "--heads", "2", "--kv-heads", "2", "--tied"],
+                                   ["--cache-type", "q8_0"], TOL_Q),
 ]
 
 N_GEN = 8
@@ -93,7 +98,7 @@ def run_variant(colloq, workdir, idx, name, mk_args, run_args):
     return model, res, np.fromfile(dump, dtype="<f4")
 
 
-def compare(name, model, res, raw, tols, kv_f16, failures, bug_check=False,
+def compare(name, model, res, raw, tols, kv, failures, bug_check=False,
             max_flip_fraction=MAX_FLIP_FRACTION):
     loose, tight = tols
     ref = ref_llama.RefLlama(model)
@@ -109,20 +114,30 @@ def compare(name, model, res, raw, tols, kv_f16, failures, bug_check=False,
     got = raw.reshape(n_rows, ref.n_vocab).astype(np.float64)
     toks = prompt + ids[:-1]
     exact = ref.forward(toks)
-    emul = ref.forward(toks, emulate={"kv_f16": kv_f16})
+    emul = ref.forward(toks, emulate={"kv_" + kv: True})
     std = exact.std()
     err_exact = np.abs(got - exact).max(axis=1) / std          # per position
     err_emul = np.abs(got - emul).max(axis=1) / std
-    n_over = int((err_emul >= tight).sum())
+    if ref.kv_near_tie is not None:
+        # a q8_0 cache level on a rounding boundary: from that position on the engine may hold
+        # the neighbouring level (its float32 inputs differ in the last bits), which every later
+        # query sees, so the tight comparison stops there; the loose one covers all positions
+        print("    q8_0 cache: a level at position %d sits on a rounding boundary; tight check on %d "
+              "positions before it" % (ref.kv_near_tie, ref.kv_near_tie))
+        if ref.kv_near_tie < n_rows // 3:
+            failures.append("%s: q8_0 rounding boundary at position %d leaves too few positions for the "
+                            "tight check (choose another seed)" % (name, ref.kv_near_tie))
+    n_tight = n_rows if ref.kv_near_tie is None else min(n_rows, ref.kv_near_tie)
+    n_over = int((err_emul[:n_tight] >= tight).sum())
     ok = True
     if err_exact.max() >= loose:
         ok = False
         failures.append("%s: max|dlogit|/std vs exact reference = %.3g >= %.3g (position %d of %d)"
                         % (name, err_exact.max(), loose, int(err_exact.argmax()), n_rows))
-    if n_over > max_flip_fraction * n_rows:
+    if n_over > max_flip_fraction * n_tight:
         ok = False
         failures.append("%s: %d of %d positions differ from the emulating reference by >= %.3g (max %.3g at %d)"
-                        % (name, n_over, n_rows, tight, err_emul.max(), int(err_emul.argmax())))
+                        % (name, n_over, n_tight, tight, err_emul[:n_tight].max(), int(err_emul[:n_tight].argmax())))
 
     # greedy ids: own argmax always; the reference's argmax where its margin is clear
     checked = agreed = 0
@@ -142,7 +157,7 @@ def compare(name, model, res, raw, tols, kv_f16, failures, bug_check=False,
     if checked < len(ids) // 2:
         failures.append("%s: only %d of %d greedy steps had a clear margin" % (name, checked, len(ids)))
     print("%-30s %3d positions  exact max %.1e (<%.0e)  emulated median %.1e (<%.0e at %d/%d)  greedy %d/%d  %s"
-          % (name, n_rows, err_exact.max(), loose, np.median(err_emul), tight, n_rows - n_over, n_rows,
+          % (name, n_rows, err_exact.max(), loose, np.median(err_emul[:n_tight]), tight, n_tight - n_over, n_tight,
              agreed, checked, "ok" if ok else "FAIL"))
 
     if bug_check:
@@ -168,8 +183,8 @@ def main():
             failures.append("%s: %s" % (name, e))
             print("%-30s FAIL (%s)" % (name, str(e).splitlines()[0]))
             continue
-        kv_f16 = "f32" not in run_args           # the F16 cache is the default
-        r = compare(name, model, res, raw, tols, kv_f16, failures, bug_check=(name == "f32 window 8 rope-scale 4"))
+        kv = run_args[run_args.index("--cache-type") + 1] if "--cache-type" in run_args else "f16"
+        r = compare(name, model, res, raw, tols, kv, failures, bug_check=(name == "f32 window 8 rope-scale 4"))
         if r and idx == 0:
             # the reference's own consistency: all-at-once == incremental with a K/V cache
             ref, toks, want = r

@@ -478,6 +478,64 @@ static void test_batch(void) {
     batch_vs_single("mqa", &p, 40, COLLOQ_CACHE_F16);
 }
 
+/* KV cache q8_0: refused for a head size that is not a multiple of 32, half the F16 memory,
+ * independent of batching, and close to (but not the same as) an F32 cache. */
+static void test_q8_cache(void) {
+    tmodel tm;
+    tparams p = tp_default();            /* head_dim 16 */
+    tm_build(&tm, &p);
+    const char *path = tmp_path("q8c16.gguf");
+    if (tm_write(&tm, path, NULL)) {
+        colloq_model *m = load(path, 2);
+        if (m) {
+            colloq_seq_params sp = colloq_seq_default_params();
+            sp.cache_type = COLLOQ_CACHE_Q8_0;
+            colloq_seq *s = NULL;
+            colloq_err err = { { 0 } };
+            int rc = colloq_seq_init(m, &sp, &s, &err);
+            CHECK(rc == COLLOQ_ERR_UNSUPPORTED && s == NULL && strstr(err.msg, "divisible by 32") &&
+                  strstr(err.msg, "is 16"), "q8_0 cache with head_dim 16: rc %d, %s", rc, err.msg);
+        }
+        colloq_model_free(m);
+    }
+    tm_free(&tm);
+
+    p.dim = 128;                         /* head_dim 32 */
+    p.seed = 12;
+    batch_vs_single("q8_0 cache", &p, 120, COLLOQ_CACHE_Q8_0);
+
+    tm_build(&tm, &p);
+    path = tmp_path("q8c32.gguf");
+    if (tm_write(&tm, path, NULL)) {
+        colloq_model *m = load(path, 2);
+        colloq_seq *a = m ? seq_new(m, 64, COLLOQ_CACHE_Q8_0) : NULL, *b = m ? seq_new(m, 64, COLLOQ_CACHE_F32) : NULL;
+        if (a && b) {
+            /* 2 (K, V) x layers x n_ctx x n_kv x (head_dim / 32) blocks x 34 bytes */
+            size_t kv8, kv16;
+            colloq_seq_estimate(m, 64, COLLOQ_CACHE_Q8_0, &kv8, NULL);
+            colloq_seq_estimate(m, 64, COLLOQ_CACHE_F16, &kv16, NULL);
+            CHECK(kv8 == 2u * 2 * 64 * 2 * 1 * 34, "q8_0 KV bytes %zu", kv8);
+            CHECK(kv8 * 64 == kv16 * 34, "q8_0 KV %zu vs f16 %zu: not 34/64", kv8, kv16);
+            CHECK(colloq_seq_memory(a) == colloq_seq_estimate(m, 64, COLLOQ_CACHE_Q8_0, NULL, NULL),
+                  "q8_0 seq memory %zu differs from its estimate", colloq_seq_memory(a));
+            colloq_token toks[50];
+            make_tokens(toks, 50, 13);
+            float *la = malloc(50 * NV * sizeof(float)), *lb = malloc(50 * NV * sizeof(float));
+            colloq_err err = { { 0 } };
+            CHECK(colloq_seq_eval(a, toks, 50, la, true, &err) == COLLOQ_OK, "q8_0 eval: %s", err.msg);
+            CHECK(colloq_seq_eval(b, toks, 50, lb, true, &err) == COLLOQ_OK, "f32 eval: %s", err.msg);
+            double d = rel_diff_f(la, lb, 50 * NV);
+            CHECK(d > 1e-6 && d < 3e-2, "q8_0 vs f32 cache: relative difference %g (expected 1e-6 .. 3e-2)", d);
+            free(la);
+            free(lb);
+        }
+        colloq_seq_free(a);
+        colloq_seq_free(b);
+        colloq_model_free(m);
+    }
+    tm_free(&tm);
+}
+
 static void test_truncate_context_threads(void) {
     tmodel tm;
     tparams p = tp_default();
@@ -740,6 +798,7 @@ int main(int argc, char **argv) {
     test_load_errors();
     test_truncate_context_threads();
     test_batch();
+    test_q8_cache();
     test_reference();
     test_alloc_failures();
     if (failures) {
