@@ -54,7 +54,9 @@ def main():
     run([colloq, "bench", "-m", src, "-r", "0"], expect=2)
     run([colloq, "bench", "-m", os.path.join(work, "missing.gguf")], expect=1)
 
-    want = {"Q4_0": 2, "Q8_0": 8, "Q4_K_M": 12, "Q5_K_M": 13, "F16": 1}     # ffn_up type ids
+    # every type (ffn_up's type id; the mixes keep some tensors at higher precision)
+    want = {"F32": 0, "F16": 1, "BF16": 30, "Q4_0": 2, "Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8,
+            "Q2_K": 10, "Q3_K": 11, "Q4_K": 12, "Q5_K": 13, "Q6_K": 14, "Q4_K_M": 12, "Q5_K_M": 13, "Q3_K_M": 11}
     for name, ffn_type in want.items():
         out = os.path.join(work, "bench-%s.gguf" % name)
         p = run([colloq, "quantize", src, out, name, "--threads", "2"])
@@ -78,7 +80,8 @@ def main():
             check(key in r, "bench %s: no %s" % (name, key))
         if failures:
             continue
-        check(r["type"] == name, "bench %s: type %s" % (name, r["type"]))
+        label = {"Q3_K": "Q3_K_S", "Q4_K": "Q4_K_S", "Q5_K": "Q5_K_S"}.get(name, name)   # llama.cpp's file types
+        check(r["type"] == label, "bench %s: type %s, expected %s" % (name, r["type"], label))
         check(r.get("cache_type") == "f16", "bench %s: cache_type %r" % (name, r.get("cache_type")))
         check(r["threads"] == 2 and len(r["pp_runs"]) == 2 and len(r["tg_runs"]) == 2, "bench %s: runs" % name)
         check(r["pp_tok_s"] > 0 and r["tg_tok_s"] > 0 and r["bw_gbps"] > 0, "bench %s: non-positive figures" % name)
