@@ -149,10 +149,10 @@ static void act_worker(void *ctx, int ith, int nth) {
 static void ffn(colloq_seq *s, const colloq_layer *L, const float *in, float *out, int n) {
     colloq_model *m = s->model;
     int ff = m->hp.n_ff;
-    colloq_matmul(&L->ffn_up, in, n, s->up, s->mm_scratch, m->pool);
+    const colloq_mat *w[2] = { &L->ffn_up, &L->ffn_gate };
+    float *const out2[2] = { s->up, s->gate };
+    colloq_matmul_multi(w, out2, m->arch->ffn == COLLOQ_FFN_SWIGLU ? 2 : 1, in, n, s->mm_scratch, m->pool);
     add_bias(s->up, L->ffn_up_b, n, ff);
-    if (m->arch->ffn == COLLOQ_FFN_SWIGLU)
-        colloq_matmul(&L->ffn_gate, in, n, s->gate, s->mm_scratch, m->pool);
     act_job job = { .s = s, .cnt = (size_t)n * ff };
     colloq_pool_run(m->pool, act_worker, &job);
     colloq_matmul(&L->ffn_down, s->up, n, out, s->mm_scratch, m->pool);
@@ -176,9 +176,9 @@ void colloq_forward_groups(colloq_seq *s, const colloq_fwd_group *gr, int ng, co
     for (int l = 0; l < hp->n_layer; l++) {
         const colloq_layer *L = &m->layers[l];
         norm_rows(m, s->x, s->xn, n, L->attn_norm, L->attn_norm_b);
-        colloq_matmul(&L->wq, s->xn, n, s->q, s->mm_scratch, pool);
-        colloq_matmul(&L->wk, s->xn, n, s->k, s->mm_scratch, pool);
-        colloq_matmul(&L->wv, s->xn, n, s->v, s->mm_scratch, pool);
+        const colloq_mat *qkv[3] = { &L->wq, &L->wk, &L->wv };
+        float *const qkv_out[3] = { s->q, s->k, s->v };
+        colloq_matmul_multi(qkv, qkv_out, 3, s->xn, n, s->mm_scratch, pool);
         add_bias(s->q, L->bq, n, qd);
         add_bias(s->k, L->bk, n, kvd);
         add_bias(s->v, L->bv, n, kvd);

@@ -3,7 +3,8 @@
  * activation rows once into caller scratch, splits the weight rows over the pool,
  * and runs one of three paths chosen by the kernel table (matmul_pack.h): packed
  * 16-row panels (quantised types), float tiles (F32/F16/BF16) or per-pair vec_dot
- * (reference kernels).  Also builds the optional load-time packed copy.  Never
+ * (reference kernels); colloq_matmul_multi runs several products over the same
+ * activations as one.  Also builds the optional load-time packed copy.  Never
  * allocates on the product path; knows tensor types and shapes, not models.
  */
 #include "matmul.h"
@@ -63,7 +64,10 @@ size_t colloq_matmul_scratch(const colloq_mat *w, int m) {
 
 /* ---- per-pair path ---- */
 
-typedef struct {
+#define MM_MAX_PARTS 4        /* products sharing one activation quantisation (colloq_matmul_multi) */
+
+typedef struct mm_job mm_job;
+struct mm_job {
     const colloq_mat    *w;
     const float         *x;          /* m rows of k floats */
     int                  m;
@@ -75,7 +79,12 @@ typedef struct {
     const colloq_mmk    *mk;
     colloq_pack_info     pi;
     atomic_llong         next;       /* packed path, one token group: next panel chunk to take */
-} mm_job;
+    /* colloq_matmul_multi: nparts products over the same activations, their panels numbered
+     * one after another (part i holds panels [pstart[i], pstart[i + 1])); 0 = just w */
+    int                  nparts;
+    const mm_job        *parts;
+    int64_t              pstart[MM_MAX_PARTS + 1];
+};
 
 static void mm_quantize(void *arg, int ith, int nth) {
     mm_job *j = arg;
@@ -160,10 +169,22 @@ static void mm_panel(const mm_job *j, int64_t p, int t0, int nt, float *facc, un
  * the end.  Larger batches: contiguous panel ranges, tokens in groups whose
  * activations (about 1 MiB) stay in L2 while the panels stream past (the activations
  * are the data every panel reuses).  Either way each result is computed the same way. */
+/* Panel p of the job's numbering (across its parts for colloq_matmul_multi). */
+static void mm_panel_any(const mm_job *j, int64_t p, int t0, int nt, float *facc, unsigned char *buf) {
+    if (!j->nparts) {
+        mm_panel(j, p, t0, nt, facc, buf);
+        return;
+    }
+    int i = 0;
+    while (p >= j->pstart[i + 1]) i++;
+    mm_panel(&j->parts[i], p - j->pstart[i], t0, nt, facc, buf);
+}
+
 static void mm_panels(void *arg, int ith, int nth) {
     mm_job *j = arg;
     const colloq_mat *w = j->w;
-    int64_t np = (w->n_rows + COLLOQ_PANEL - 1) / COLLOQ_PANEL, nb = w->k / j->pi.blck;
+    int64_t np = j->nparts ? j->pstart[j->nparts] : (w->n_rows + COLLOQ_PANEL - 1) / COLLOQ_PANEL;
+    int64_t nb = w->k / j->pi.blck;
     size_t asz = j->pi.act_kind == 32 ? sizeof(colloq_act32) : sizeof(colloq_act256);
     float facc[TOK_GROUP * COLLOQ_PANEL] __attribute__((aligned(64)));
     unsigned char buf[PACK_CHUNK_BYTES] __attribute__((aligned(64)));
@@ -173,7 +194,7 @@ static void mm_panels(void *arg, int ith, int nth) {
         for (;;) {
             int64_t p0 = atomic_fetch_add(&j->next, ch);
             if (p0 >= np) break;
-            for (int64_t p = p0; p < p0 + ch && p < np; p++) mm_panel(j, p, 0, j->m, facc, buf);
+            for (int64_t p = p0; p < p0 + ch && p < np; p++) mm_panel_any(j, p, 0, j->m, facc, buf);
         }
         return;
     }
@@ -181,7 +202,7 @@ static void mm_panels(void *arg, int ith, int nth) {
     tg = tg < 8 ? 8 : tg > TOK_GROUP ? TOK_GROUP : tg;
     int64_t p0 = np * ith / nth, p1 = np * (ith + 1) / nth;
     for (int t0 = 0; t0 < j->m; t0 += tg)
-        for (int64_t p = p0; p < p1; p++) mm_panel(j, p, t0, j->m - t0 < tg ? j->m - t0 : tg, facc, buf);
+        for (int64_t p = p0; p < p1; p++) mm_panel_any(j, p, t0, j->m - t0 < tg ? j->m - t0 : tg, facc, buf);
 }
 
 /* ---- entry ---- */
@@ -224,6 +245,48 @@ void colloq_matmul(const colloq_mat *w, const float *x, int m, float *y,
         else mm_quantize(&job, 0, 1);
     }
     colloq_pool_run(pool, mm_rows, &job);
+}
+
+/* Whether w multiplies through the packed-panel path, with its kernels and layout. */
+static bool panel_path(const colloq_mat *w, const colloq_mmk **mk, colloq_pack_info *pi) {
+    *mk = colloq_mmk_get(w->type);
+    return act_row_bytes(w) && (*mk)->panel && (*mk)->act && colloq_pack_info_get(w->type, pi) &&
+           w->k % pi->blck == 0;
+}
+
+void colloq_matmul_multi(const colloq_mat *const *w, float *const *y, int n, const float *x, int m,
+                         void *scratch, colloq_pool *pool) {
+    if (m <= 0 || n <= 0) return;
+    colloq_kernels_init();
+    const colloq_mmk *mk0;
+    colloq_pack_info pi0;
+    bool shared = n > 1 && n <= MM_MAX_PARTS && panel_path(w[0], &mk0, &pi0);
+    for (int i = 1; shared && i < n; i++) {
+        const colloq_mmk *mk;
+        colloq_pack_info pi;
+        shared = w[i]->k == w[0]->k && panel_path(w[i], &mk, &pi) && mk->act == mk0->act &&
+                 pi.act_kind == pi0.act_kind && pi.off == pi0.off && pi.blck == pi0.blck;
+    }
+    if (!shared) {
+        for (int i = 0; i < n; i++) colloq_matmul(w[i], x, m, y[i], scratch, pool);
+        return;
+    }
+    /* the activations quantised once, then one pool run over all parts' panels */
+    uintptr_t a = ((uintptr_t)scratch + SCRATCH_ALIGN - 1) & ~(uintptr_t)(SCRATCH_ALIGN - 1);
+    mm_job parts[MM_MAX_PARTS];
+    mm_job job = { .w = w[0], .x = x, .m = m, .y = y[0], .mk = mk0, .pi = pi0, .xq = (unsigned char *)a,
+                   .nparts = n, .parts = parts };
+    atomic_init(&job.next, 0);
+    job.pstart[0] = 0;
+    for (int i = 0; i < n; i++) {
+        parts[i] = (mm_job){ .w = w[i], .x = x, .m = m, .y = y[i], .xq = job.xq, .mk = colloq_mmk_get(w[i]->type) };
+        colloq_pack_info_get(w[i]->type, &parts[i].pi);
+        atomic_init(&parts[i].next, 0);
+        job.pstart[i + 1] = job.pstart[i] + (w[i]->n_rows + COLLOQ_PANEL - 1) / COLLOQ_PANEL;
+    }
+    if (m > 1 && colloq_pool_size(pool) > 1) colloq_pool_run(pool, mm_act, &job);
+    else mm_act(&job, 0, 1);
+    colloq_pool_run(pool, mm_panels, &job);
 }
 
 void colloq_mat_get_row(const colloq_mat *w, int64_t r, float *out) {

@@ -30,6 +30,13 @@ typedef struct {
 size_t colloq_matmul_scratch(const colloq_mat *w, int m);
 void   colloq_matmul(const colloq_mat *w, const float *x, int m, float *y,
                      void *scratch, colloq_pool *pool);
+/* y[i] = W[i] x for n (<= 4) matrices with the same K: the same results bit for bit as n
+ * colloq_matmul calls, but when all use the packed path with the same activation layout
+ * (e.g. Q, K and V of one type) the activations are quantised once and the panels of all
+ * n run as one pool job (one wake-up and one final wait instead of n).  scratch: at least
+ * the largest colloq_matmul_scratch(W[i], M). */
+void   colloq_matmul_multi(const colloq_mat *const *w, float *const *y, int n, const float *x, int m,
+                           void *scratch, colloq_pool *pool);
 /* Row r of W dequantised into out (K floats): used for embedding lookups. */
 void   colloq_mat_get_row(const colloq_mat *w, int64_t r, float *out);
 

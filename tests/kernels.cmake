@@ -11,7 +11,7 @@ endforeach()
 # The matmul with each kernel set (COLLOQ_KERNELS picks it; a set the host lacks falls
 # back to the best it has, so these never fail for want of a CPU feature).
 foreach(isa ref avx2 avx512)
-  foreach(what batch pack)
+  foreach(what batch pack multi)
     add_test(NAME kernels_${what}_${isa} COMMAND test_kernels ${what})
     set_tests_properties(kernels_${what}_${isa} PROPERTIES ENVIRONMENT "COLLOQ_KERNELS=${isa}")
   endforeach()

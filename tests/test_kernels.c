@@ -433,6 +433,69 @@ static int test_batch(void) {
     return 0;
 }
 
+/* ---- multi: several products over the same activations ---- */
+
+static int test_multi(void) {
+    colloq_pool *pools[2] = { colloq_pool_new(1), colloq_pool_new(2) };
+    CHECK(pools[0] && pools[1], "pool_new");
+    /* same type (one shared job), a mix with one activation layout (Q4_1 + Q5_1), mixes that
+     * fall back to separate products (Q4_K + Q6_K: other level offset; float types) */
+    static const uint32_t sets[][3] = {
+        { CT_Q4_0, CT_Q4_0, CT_Q4_0 }, { CT_Q8_0, CT_Q8_0, 0 }, { CT_Q4_1, CT_Q5_1, 0 },
+        { CT_Q4_K, CT_Q4_K, CT_Q6_K }, { CT_Q5_K, CT_Q5_K, 0 }, { CT_Q6_K, CT_Q6_K, CT_Q6_K },
+        { CT_Q2_K, CT_Q3_K, 0 }, { CT_F16, CT_F16, 0 }, { CT_Q5_0, CT_Q8_0, CT_Q4_0 },
+    };
+    int cases = 0;
+    for (size_t si = 0; si < sizeof sets / sizeof sets[0]; si++) {
+        int n = sets[si][2] ? 3 : 2, blck = 1;
+        for (int i = 0; i < n; i++)
+            if (colloq_type_get(sets[si][i])->blck > blck) blck = colloq_type_get(sets[si][i])->blck;
+        for (int iter = 0; iter < 4; iter++) {
+            int64_t k = (int64_t)blck * rnd_int(1, blck == 32 ? 8 : 2);
+            const int M = iter == 0 ? 1 : iter == 1 ? 7 : 70;
+            colloq_mat w[3];
+            unsigned char *wd[3];
+            float *ys[3], *yr[3];
+            size_t sz = 0;
+            for (int i = 0; i < n; i++) {
+                uint32_t t = sets[si][i];
+                int64_t nr = i == 0 ? 16 * rnd_int(1, 3) : rnd_int(1, 50);
+                uint64_t rb;
+                colloq_type_row_size(t, k, &rb);
+                wd[i] = xmalloc(rb * (uint64_t)nr);
+                random_rows(t, wd[i], nr, k, rb);
+                w[i] = (colloq_mat){ .data = wd[i], .type = t, .k = k, .n_rows = nr, .row_bytes = rb };
+                if (iter == 3) CHECK(colloq_mat_pack(&w[i], pools[1]) == COLLOQ_OK, "pack");
+                ys[i] = xmalloc(sizeof(float) * (size_t)(M * nr));
+                yr[i] = xmalloc(sizeof(float) * (size_t)(M * nr));
+                size_t s1 = colloq_matmul_scratch(&w[i], M);
+                if (s1 > sz) sz = s1;
+            }
+            float *x = xmalloc(sizeof(float) * (size_t)(k * M));
+            gauss_rows(x, k * M);
+            unsigned char *scr = xmalloc(sz + 1);
+            const colloq_mat *wp[3] = { &w[0], &w[1], &w[2] };
+            colloq_pool *pool = pools[iter % 2];
+            colloq_matmul_multi(wp, ys, n, x, M, scr + (iter & 1), pool);
+            for (int i = 0; i < n; i++) {
+                colloq_matmul(&w[i], x, M, yr[i], scr, pool);
+                CHECK(memcmp(ys[i], yr[i], sizeof(float) * (size_t)(M * w[i].n_rows)) == 0,
+                      "multi %s+%s%s%s M=%d k=%lld: product %d differs from its own matmul", colloq_type_get(sets[si][0])->name,
+                      colloq_type_get(sets[si][1])->name, n > 2 ? "+" : "", n > 2 ? colloq_type_get(sets[si][2])->name : "",
+                      M, (long long)k, i);
+                colloq_mat_unpack(&w[i]);
+                free(wd[i]); free(ys[i]); free(yr[i]);
+            }
+            free(x); free(scr);
+            cases++;
+        }
+    }
+    colloq_pool_free(pools[0]);
+    colloq_pool_free(pools[1]);
+    printf("multi: %d cases, kernels %s: bit-identical to separate products\n", cases, colloq_kernels_isa());
+    return 0;
+}
+
 /* ---- pack: the load-time copy ---- */
 
 static int test_pack(void) {
@@ -695,7 +758,7 @@ static int test_quantize(const char *dir) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_kernels act|panels|tiles|vecdot|batch|pack|quantize DIR\n");
+        fprintf(stderr, "usage: test_kernels act|panels|tiles|vecdot|batch|pack|multi|quantize DIR\n");
         return 2;
     }
     const char *w = argv[1];
@@ -705,6 +768,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(w, "tiles")) test_tiles();
     else if (!strcmp(w, "batch")) test_batch();
     else if (!strcmp(w, "pack")) test_pack();
+    else if (!strcmp(w, "multi")) test_multi();
     else if (!strcmp(w, "quantize") && argc > 2) test_quantize(argv[2]);
     else { fprintf(stderr, "unknown test '%s'\n", w); return 2; }
     if (failures) fprintf(stderr, "%d failure(s)\n", failures);
