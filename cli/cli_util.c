@@ -58,8 +58,8 @@ int cli_gen_opt(const char *cmd, const char *a, const char *v, cli_gen_opts *g, 
     if (!known) return 0;
     if (!v) { fprintf(stderr, "colloq %s: %s needs a value\n", cmd, a); return -1; }
     *used = true;
-    double d;
-    long l;
+    double d = 0;
+    long l = 0;
     bool ok = true;
     colloq_sampler_params *sp = &g->sp;
     if (opt_is(a, "--temp", NULL)) { ok = cli_parse_float(cmd, a, v, 0, 100, &d); sp->temperature = (float)d; }

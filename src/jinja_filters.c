@@ -177,7 +177,7 @@ static int f_attr(jr *r, jv in, jcall *c, jv *out) {
 
 static int f_batch(jr *r, jv in, jcall *c, jv *out) {
     BIND("batch", "linecount", "fill_with");
-    int64_t cnt;
+    int64_t cnt = 0;
     if (need_int(r, a[0], &cnt) < 0) return -1;
     jv items;
     if (iter_in(r, in, &items) < 0) return -1;
@@ -479,7 +479,7 @@ static int f_indent(jr *r, jv in, jcall *c, jv *out) {
     if (jv_is_missing(a[0])) ind = jv_cstr("    ");
     else if (a[0].type == JV_STR) ind = jv_ref(a[0]);
     else {
-        int64_t w;
+        int64_t w = 0;
         if (need_int(r, a[0], &w) < 0) return -1;
         if (w > (int64_t)(1u << 20)) return jr_fail(r, "indent width too large");
         jbuf b = { 0 };
@@ -736,7 +736,7 @@ static int f_safe(jr *r, jv in, jcall *c, jv *out) {
 
 static int f_slice(jr *r, jv in, jcall *c, jv *out) {
     BIND("slice", "slices", "fill_with");
-    int64_t slices;
+    int64_t slices = 0;
     if (need_int(r, a[0], &slices) < 0) return -1;
     if (slices <= 0) return jr_fail(r, "slices must be positive");
     jv items;
