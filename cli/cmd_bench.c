@@ -27,6 +27,8 @@ static void usage(FILE *out) {
         "  -r N          repetitions; the median is reported (default 3)\n"
         "  --bw-mib N    bandwidth test buffer in MiB (default 1024)\n"
         "  --cache-type f16|f32|q8_0  KV cache element type (default f16)\n"
+        "  -d, --depth N positions already in the KV cache when each decode run starts (default 0);\n"
+        "                the KV bytes attention reads then count towards the floor ratio\n"
         "  --json        print one JSON object\n"
         "  --verbose     log model loading and the kernel choice\n");
 }
@@ -55,6 +57,7 @@ int cmd_bench(int argc, char **argv) {
             NEED();
             if (!cli_parse_cache_type("bench", val, &p.cache_type)) return 2;
         }
+        else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) { NEED(); if (!cli_parse_int("bench", a, val, 0, 1 << 20, &v)) return 2; p.depth = (int)v; }
         else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "--verbose")) { p.verbose = true; colloq_log_level = 1; }
         else { fprintf(stderr, "colloq bench: unknown option '%s'\n", a); usage(stderr); return 2; }
@@ -88,6 +91,8 @@ int cmd_bench(int argc, char **argv) {
         json_object_set_new(o, "pp_runs", runs_json(r.pp_runs, p.n_prompt ? p.reps : 0));
         json_object_set_new(o, "tg_runs", runs_json(r.tg_runs, p.n_gen ? p.reps : 0));
         json_object_set_new(o, "bytes_per_token", json_integer((json_int_t)r.bytes_per_token));
+        json_object_set_new(o, "kv_bytes_per_token", json_integer((json_int_t)r.kv_bytes_per_token));
+        json_object_set_new(o, "depth", json_integer(p.depth));
         json_object_set_new(o, "macs_per_token", json_integer((json_int_t)r.macs_per_token));
         json_object_set_new(o, "n_weights", json_integer((json_int_t)r.n_weights));
         json_object_set_new(o, "bw_gbps", json_real(r.bw_gbps));
@@ -111,15 +116,19 @@ int cmd_bench(int argc, char **argv) {
         printf("), %.0f %% of the int8 peak (%.2f TOPS)\n", 100.0 * r.pp_peak_ratio, r.int8_tops);
     }
     if (p.n_gen) {
-        printf("decode       tg%d: %.2f tok/s (median of %d:", p.n_gen, r.tg_tok_s, p.reps);
+        printf("decode       tg%d", p.n_gen);
+        if (p.depth) printf(" at depth %d (KV cache %s)", p.depth, cli_cache_type_name(p.cache_type));
+        printf(": %.2f tok/s (median of %d:", r.tg_tok_s, p.reps);
         for (int i = 0; i < p.reps; i++) printf(" %.2f", r.tg_runs[i]);
         printf(")\n");
     }
-    printf("bytes/token  %.3f GB (weights except the embedding table, plus one row of it)\n",
-           (double)r.bytes_per_token / 1e9);
+    printf("bytes/token  %.3f GB (weights except the embedding table, plus one row of it)", (double)r.bytes_per_token / 1e9);
+    if (p.n_gen) printf(" + %.3f GB of KV cache", (double)r.kv_bytes_per_token / 1e9);
+    printf("\n");
     printf("bandwidth    %.1f GB/s (memory read, %d threads, median of %s)\n", r.bw_gbps, r.threads,
            p.n_gen ? "passes between the decode runs" : "5 passes");
     if (p.n_gen)
-        printf("floor ratio  %.2f (decode tok/s x bytes/token / bandwidth; 1.00 = at the ceiling)\n", r.tg_floor_ratio);
+        printf("floor ratio  %.2f (decode tok/s x (weight + KV bytes)/token / bandwidth; 1.00 = at the ceiling)\n",
+               r.tg_floor_ratio);
     return 0;
 }

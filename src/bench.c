@@ -238,7 +238,7 @@ static void type_label(const colloq_model *m, char *out, size_t cap) {
 int colloq_bench_run(const colloq_bench_params *p, colloq_bench_result *r, colloq_err *err) {
     if (!p || !r || !p->model_path) return colloq_seterr(err, COLLOQ_ERR_ARG, "bench: a model path is required");
     if (p->n_prompt < 0 || p->n_gen < 0 || p->reps < 1 || p->reps > COLLOQ_BENCH_MAX_REPS || p->bw_mib < 0 ||
-        p->bw_mib > (1 << 20) || p->n_threads < 0)
+        p->bw_mib > (1 << 20) || p->n_threads < 0 || p->depth < 0 || p->depth > (1 << 20))
         return colloq_seterr(err, COLLOQ_ERR_ARG, "bench: bad parameters (prompt %d, gen %d, reps %d, bandwidth buffer "
                              "%d MiB)", p->n_prompt, p->n_gen, p->reps, p->bw_mib);
     memset(r, 0, sizeof *r);
@@ -260,7 +260,7 @@ int colloq_bench_run(const colloq_bench_params *p, colloq_bench_result *r, collo
     r->threads = m->n_threads;
     model_counts(m, r);
 
-    int n_max = p->n_prompt > p->n_gen ? p->n_prompt : p->n_gen;
+    int n_max = p->n_prompt > p->depth + p->n_gen ? p->n_prompt : p->depth + p->n_gen;
     colloq_seq_params sp = colloq_seq_default_params();
     sp.n_ctx = n_max + 8;
     sp.cache_type = p->cache_type;
@@ -299,9 +299,10 @@ int colloq_bench_run(const colloq_bench_params *p, colloq_bench_result *r, collo
     for (int rep = 0; rep < p->reps && p->n_gen > 0; rep++) {
         bw_passes(m->pool, &cj, 3, bw_runs, &n_bw);
         colloq_seq_truncate(s, 0);
+        if (p->depth > 0 && (rc = colloq_seq_eval(s, toks, p->depth, NULL, false, err)) != COLLOQ_OK) goto done;
         t0 = colloq_now();
         for (int i = 0; i < p->n_gen; i++)
-            if ((rc = colloq_seq_eval(s, &toks[i], 1, logits, false, err)) != COLLOQ_OK) goto done;
+            if ((rc = colloq_seq_eval(s, &toks[p->depth + i], 1, logits, false, err)) != COLLOQ_OK) goto done;
         r->tg_runs[rep] = p->n_gen / (colloq_now() - t0);
     }
     bw_passes(m->pool, &cj, p->n_gen > 0 ? 3 : 5, bw_runs, &n_bw);
@@ -309,7 +310,12 @@ int colloq_bench_run(const colloq_bench_params *p, colloq_bench_result *r, collo
     r->tg_tok_s = p->n_gen > 0 ? median(r->tg_runs, p->reps) : 0;
     r->bw_gbps = median(bw_runs, n_bw);
     r->int8_tops = median(i8_runs, n_i8);
-    if (r->bw_gbps > 0) r->tg_floor_ratio = r->tg_tok_s * (double)r->bytes_per_token / (r->bw_gbps * 1e9);
+    /* token i of a decode run attends over depth + i + 1 cached positions (K and V rows) */
+    if (p->n_gen > 0)
+        r->kv_bytes_per_token = (uint64_t)((double)s->row_bytes * 2.0 * m->hp.n_layer * m->hp.n_head_kv *
+                                           (p->depth + (p->n_gen + 1) / 2.0));
+    if (r->bw_gbps > 0)
+        r->tg_floor_ratio = r->tg_tok_s * (double)(r->bytes_per_token + r->kv_bytes_per_token) / (r->bw_gbps * 1e9);
     if (r->int8_tops > 0) r->pp_peak_ratio = r->pp_tok_s * 2.0 * (double)r->macs_per_token / (r->int8_tops * 1e12);
 
 done:

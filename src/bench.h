@@ -21,6 +21,7 @@ typedef struct {
     int  reps;              /* 1..COLLOQ_BENCH_MAX_REPS */
     int  bw_mib;            /* bandwidth buffer (MiB); 0 = 1024 */
     colloq_cache_type cache_type;   /* KV cache (zero: F16) */
+    int  depth;             /* positions already in the cache when each decode run starts */
     bool verbose;
 } colloq_bench_params;
 
@@ -29,13 +30,14 @@ typedef struct {
     int      threads;
     uint64_t n_weights;          /* elements of all tensors */
     uint64_t bytes_per_token;    /* decode: every weight byte except the embedding table, plus one row of it */
+    uint64_t kv_bytes_per_token; /* decode: KV cache bytes attention reads per token, averaged over the run */
     uint64_t macs_per_token;     /* multiply-accumulates of the weight products per token */
     uint64_t packed_bytes;       /* load-time packed copies (0 when the weights are used in place) */
     double   pp_runs[COLLOQ_BENCH_MAX_REPS], tg_runs[COLLOQ_BENCH_MAX_REPS];   /* tok/s per repetition */
     double   pp_tok_s, tg_tok_s; /* medians */
     double   bw_gbps;            /* memory read bandwidth: median of passes run between the decode runs */
     double   int8_tops;          /* int8 multiply-accumulate peak (2 ops per MAC), between the prefill runs */
-    double   tg_floor_ratio;     /* tg_tok_s * bytes_per_token / bandwidth */
+    double   tg_floor_ratio;     /* tg_tok_s * (bytes_per_token + kv_bytes_per_token) / bandwidth */
     double   pp_peak_ratio;      /* pp_tok_s * 2 * macs_per_token / int8 peak */
     double   load_s;
 } colloq_bench_result;

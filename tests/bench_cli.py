@@ -87,7 +87,11 @@ def main():
         check(r["pp_tok_s"] > 0 and r["tg_tok_s"] > 0 and r["bw_gbps"] > 0, "bench %s: non-positive figures" % name)
         check(r["bytes_per_token"] == expected_bytes, "bench %s: bytes_per_token %d, file says %d"
               % (name, r["bytes_per_token"], expected_bytes))
-        ratio = r["tg_tok_s"] * r["bytes_per_token"] / (r["bw_gbps"] * 1e9)
+        # KV bytes: 2 (K, V) x layers x kv heads x f16 row x the positions attended, on average
+        kv = 2 * 2 * 2 * 64 * 2 * (8 + 1) / 2
+        check(r["kv_bytes_per_token"] == int(kv), "bench %s: kv_bytes_per_token %d, expected %d"
+              % (name, r["kv_bytes_per_token"], kv))
+        ratio = r["tg_tok_s"] * (r["bytes_per_token"] + r["kv_bytes_per_token"]) / (r["bw_gbps"] * 1e9)
         check(abs(ratio - r["tg_floor_ratio"]) <= 1e-4 * ratio, "bench %s: ratio %g vs %g" % (name, r["tg_floor_ratio"], ratio))
         print("bench %-7s pp %.0f tok/s, tg %.0f tok/s, %d bytes/token, %s" % (name, r["pp_tok_s"], r["tg_tok_s"],
                                                                             r["bytes_per_token"], r["isa"]))
@@ -97,6 +101,16 @@ def main():
              "--bw-mib", "16", "--cache-type", "q8_0", "--json"])
     r = json.loads(p.stdout)
     check(r.get("cache_type") == "q8_0" and r["tg_tok_s"] > 0, "bench --cache-type q8_0: %r" % p.stdout)
+    # decode at depth 20: the q8_0 rows are 2 blocks of 34 bytes (head_dim 64)
+    check(r["depth"] == 0 and r["kv_bytes_per_token"] == int(2 * 2 * 2 * 68 * (4 + 1) / 2), "q8_0 kv bytes %r" % r)
+    p = run([colloq, "bench", "-m", os.path.join(work, "bench-Q4_0.gguf"), "-p", "0", "-n", "4", "-r", "1",
+             "--bw-mib", "16", "--cache-type", "q8_0", "-d", "20", "--json"])
+    r = json.loads(p.stdout)
+    check(r["depth"] == 20 and r["kv_bytes_per_token"] == int(2 * 2 * 2 * 68 * (20 + (4 + 1) / 2)),
+          "bench -d 20: %r" % r)
+    p = run([colloq, "bench", "-m", os.path.join(work, "bench-Q4_0.gguf"), "-p", "0", "-n", "2", "-r", "1",
+             "--bw-mib", "16", "-d", "7"])
+    check("at depth 7 (KV cache f16)" in p.stdout, "bench -d text output: %r" % p.stdout)
     p = run([colloq, "bench", "-m", src, "--cache-type", "q4_0"], expect=2)
     check("bad value for --cache-type" in p.stderr, "bad cache type: %r" % p.stderr)
     p = run([colloq, "bench", "-m", os.path.join(work, "bench-Q4_0.gguf"), "-p", "8", "-n", "0", "-r", "1", "--bw-mib", "16"])
