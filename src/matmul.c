@@ -166,9 +166,10 @@ static void mm_panel(const mm_job *j, int64_t p, int t0, int nt, float *facc, un
 
 /* Decode and small batches (one token group): threads take chunks of panels as they
  * finish, so a thread slowed by the rest of the machine does not hold the others at
- * the end.  Larger batches: contiguous panel ranges, tokens in groups whose
- * activations (about 1 MiB) stay in L2 while the panels stream past (the activations
- * are the data every panel reuses).  Either way each result is computed the same way. */
+ * the end.  Larger batches: tokens in groups whose activations (about 1 MiB) stay in
+ * L2 while the panels stream past (the activations are the data every panel reuses),
+ * each group's panels again in chunks taken as threads finish.  Either way each result
+ * is computed the same way. */
 /* Panel p of the job's numbering (across its parts for colloq_matmul_multi). */
 static void mm_panel_any(const mm_job *j, int64_t p, int t0, int nt, float *facc, unsigned char *buf) {
     if (!j->nparts) {
@@ -198,11 +199,19 @@ static void mm_panels(void *arg, int ith, int nth) {
         }
         return;
     }
+    /* token groups in order, each split into chunks of panels taken as threads finish */
     int tg = (int)((1u << 20) / ((uint64_t)nb * asz)) / 8 * 8;
     tg = tg < 8 ? 8 : tg > TOK_GROUP ? TOK_GROUP : tg;
-    int64_t p0 = np * ith / nth, p1 = np * (ith + 1) / nth;
-    for (int t0 = 0; t0 < j->m; t0 += tg)
-        for (int64_t p = p0; p < p1; p++) mm_panel_any(j, p, t0, j->m - t0 < tg ? j->m - t0 : tg, facc, buf);
+    int64_t ch = np / (16 * (int64_t)nth);
+    ch = ch < 1 ? 1 : ch > 32 ? 32 : ch;
+    int64_t nch = (np + ch - 1) / ch, ng = (j->m + tg - 1) / tg;
+    for (;;) {
+        int64_t c = atomic_fetch_add(&j->next, 1);
+        if (c >= ng * nch) break;
+        int t0 = (int)(c / nch) * tg, nt = j->m - t0 < tg ? j->m - t0 : tg;
+        int64_t p0 = c % nch * ch;
+        for (int64_t p = p0; p < p0 + ch && p < np; p++) mm_panel_any(j, p, t0, nt, facc, buf);
+    }
 }
 
 /* ---- entry ---- */
