@@ -105,11 +105,12 @@ static size_t scratch_layout(const colloq_model *m, int chunk, int nth, colloq_s
         colloq_att_scratch unused, *a = base ? &s->att_scr[t] : &unused;
         CARVE(a->kt, float, hd * COLLOQ_ATT_KTILE);
         CARVE(a->vt, float, hd * COLLOQ_ATT_KTILE);
+        CARVE(a->kT, float, hd * COLLOQ_ATT_KTILE);
         CARVE(a->q, float, rows * hd);
         CARVE(a->acc, float, rows * hd);
         CARVE(a->mx, float, rows);
         CARVE(a->sum, float, rows);
-        CARVE(a->s, float, COLLOQ_ATT_KTILE);
+        CARVE(a->s, float, rows * COLLOQ_ATT_KTILE);
     }
     return off;
 }

@@ -135,15 +135,16 @@ const char *colloq_blk_name(char *buf, size_t cap, int layer, const char *suffix
 
 #define COLLOQ_CHUNK 256          /* positions evaluated per batched step */
 #define COLLOQ_ATT_KTILE 64       /* keys per attention tile */
-#define COLLOQ_ATT_ROWS 64        /* query rows (positions x heads of a group) per attention item */
+#define COLLOQ_ATT_ROWS 128       /* query rows (positions x heads of a group) per attention item */
 
 typedef struct {
     float *kt;      /* [KTILE][hd]   key tile (F16 cache converted) */
     float *vt;      /* [KTILE][hd]   value tile */
+    float *kT;      /* [hd][KTILE]   key tile transposed */
     float *q;       /* [ROWS][hd]    scaled queries */
     float *acc;     /* [ROWS][hd] */
     float *mx, *sum;/* [ROWS] running max and sum of the online softmax */
-    float *s;       /* [KTILE] scores of one row */
+    float *s;       /* [ROWS][KTILE] scores, then their exponentials */
 } colloq_att_scratch;
 
 struct colloq_seq {
