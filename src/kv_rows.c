@@ -11,18 +11,6 @@
 #include "quant.h"
 #include "util.h"
 
-/* IEEE binary16 -> float without branches (auto-vectorisable): the exponent and
- * mantissa shifted into float position and rescaled by 2^112 give normals and
- * subnormals; all-ones exponents become inf/nan. */
-static inline float f16_to_f32(uint16_t h) {
-    union { uint32_t u; float f; } v;
-    uint32_t em = h & 0x7fffu;
-    v.u = em << 13;
-    v.f *= 0x1p112f;
-    v.u |= (em >= 0x7c00u ? 0x7f800000u : 0u) | ((uint32_t)(h & 0x8000u) << 16);
-    return v.f;
-}
-
 /* Byte offset of the row (layer l, kv head g, position p) in the cache. */
 static size_t kv_offset(const colloq_seq *s, int l, int g, int p) {
     const colloq_hparams *hp = &s->model->hp;
@@ -57,25 +45,8 @@ void colloq_kv_store(const colloq_seq *w, colloq_seq *s, int l, int row0, int n)
     }
 }
 
-typedef float    vf4 __attribute__((vector_size(16)));
-typedef uint32_t vu4 __attribute__((vector_size(16)));
-typedef uint16_t vh4 __attribute__((vector_size(8)));
-typedef int8_t   vb4 __attribute__((vector_size(4)));
-
-/* f16_to_f32 on 4 elements at a time. */
-static void f16_row_to_f32(const uint16_t *restrict x, float *restrict y, size_t n) {
-    size_t e = 0;
-    for (; e + 4 <= n; e += 4) {
-        vh4 h;
-        memcpy(&h, x + e, sizeof h);
-        vu4 w = __builtin_convertvector(h, vu4);
-        vu4 em = w & 0x7fffu;
-        vf4 f = (vf4)(em << 13) * 0x1p112f;
-        vu4 out = (vu4)f | ((vu4)(em >= 0x7c00u) & 0x7f800000u) | ((w & 0x8000u) << 16);
-        memcpy(y + e, &out, sizeof out);
-    }
-    for (; e < n; e++) y[e] = f16_to_f32(x[e]);
-}
+typedef float  vf4 __attribute__((vector_size(16)));
+typedef int8_t vb4 __attribute__((vector_size(4)));
 
 /* nb Q8_0 blocks (34 bytes: f16 scale, 32 int8 levels) to floats: level x scale, the
  * same single rounding as the reference to_float. */
@@ -83,7 +54,7 @@ static void q8_0_blocks_to_f32(const char *restrict x, float *restrict y, size_t
     for (size_t b = 0; b < nb; b++, x += 34, y += 32) {
         uint16_t h;
         memcpy(&h, x, sizeof h);
-        float d = f16_to_f32(h);
+        float d = colloq_f16_to_f32(h);
         for (int e = 0; e < 32; e += 4) {
             vb4 q;
             memcpy(&q, x + 2 + e, sizeof q);
@@ -102,8 +73,12 @@ const float *colloq_kv_load_tile(const colloq_seq *s, colloq_att_scratch *a, int
         return (const float *)(const void *)vc;
     }
     if (s->cache_type == COLLOQ_CACHE_F16) {
-        f16_row_to_f32((const uint16_t *)(const void *)kc, a->kt, cnt);
-        f16_row_to_f32((const uint16_t *)(const void *)vc, a->vt, cnt);
+        /* the F16 type's fast conversion (F16C where the kernels chosen at start have it);
+         * exact either way, so the choice does not change results */
+        colloq_kernels_init();
+        colloq_to_float_fn cvt = colloq_type_fast(CT_F16)->to_float;
+        cvt(kc, a->kt, (int64_t)cnt);
+        cvt(vc, a->vt, (int64_t)cnt);
     } else {
         q8_0_blocks_to_f32(kc, a->kt, cnt / 32);
         q8_0_blocks_to_f32(vc, a->vt, cnt / 32);
