@@ -29,6 +29,10 @@ TYPES = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
          "Q4_K_M", "Q5_K_M", "Q3_K_M"]
 TYPE_ID = {"Q4_0": 2, "Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8, "Q2_K": 10, "Q3_K": 11,
            "Q4_K": 12, "Q5_K": 13, "Q6_K": 14}
+# More steps than run_vs_ref: where an activation rounds the other way (see below) the emulating
+# reference moves by a few 1e-2 std, so only steps with a wider top-2 margin count for the greedy
+# check; a quarter of 24 steps must (about half of them do).
+N_GEN, MIN_CHECKED = 24, 0.25
 SHAPE = ["--dim", "256", "--ffn", "512", "--heads", "4", "--kv-heads", "2", "--layers", "2"]
 
 
@@ -54,7 +58,7 @@ def main():
             want = TYPE_ID.get(typ if not typ.endswith("_M") else typ[:4])
             if types.get("blk.0.attn_q.weight") != want:
                 failures.append("%s: blk.0.attn_q.weight has type %r, want %d" % (typ, types.get("blk.0.attn_q.weight"), want))
-            out = run_vs_ref.sh([a.colloq, "run", "-m", model, "-p", run_vs_ref.PROMPT, "-n", str(run_vs_ref.N_GEN),
+            out = run_vs_ref.sh([a.colloq, "run", "-m", model, "-p", run_vs_ref.PROMPT, "-n", str(N_GEN),
                                  "--temp", "0", "--ignore-eos", "--json", "--dump-logits", dump, "-t", "2",
                                  "--cache-type", "f32"])
         except (RuntimeError, ValueError) as e:
@@ -67,7 +71,8 @@ def main():
         # other way in a SIMD kernel (which sums in another order) and then shifts every later
         # position a little through the cache, so the emulating reference is reported, and used
         # to pick the steps with a clear greedy margin, but its 5% rule is not enforced here.
-        run_vs_ref.compare(typ, model, res, raw, run_vs_ref.TOL_Q, "f32", failures, max_flip_fraction=1.0)
+        run_vs_ref.compare(typ, model, res, raw, run_vs_ref.TOL_Q, "f32", failures, max_flip_fraction=1.0,
+                           n_gen=N_GEN, min_checked_fraction=MIN_CHECKED)
     if failures:
         print("\nFAILED:\n  " + "\n  ".join(failures))
         return 1

@@ -99,13 +99,13 @@ def run_variant(colloq, workdir, idx, name, mk_args, run_args):
 
 
 def compare(name, model, res, raw, tols, kv, failures, bug_check=False,
-            max_flip_fraction=MAX_FLIP_FRACTION):
+            max_flip_fraction=MAX_FLIP_FRACTION, n_gen=N_GEN, min_checked_fraction=0.5):
     loose, tight = tols
     ref = ref_llama.RefLlama(model)
     prompt, ids = res["prompt_ids"], res["ids"]
     if len(prompt) < 30:
         failures.append("%s: prompt has only %d tokens (tokenizer?)" % (name, len(prompt)))
-    if len(ids) != N_GEN or res.get("stop") not in (None, "length"):
+    if len(ids) != n_gen or res.get("stop") not in (None, "length"):
         failures.append("%s: %d ids generated, stop %r" % (name, len(ids), res.get("stop")))
     n_rows = len(prompt) + len(ids) - 1
     if raw.size != n_rows * ref.n_vocab:
@@ -154,7 +154,7 @@ def compare(name, model, res, raw, tols, kv, failures, bug_check=False,
             else:
                 failures.append("%s: step %d: colloq chose %d, reference %d (margin %.3g std)"
                                 % (name, j, t, int(np.argmax(emul[r])), margin))
-    if checked < len(ids) // 2:
+    if checked < int(len(ids) * min_checked_fraction):
         failures.append("%s: only %d of %d greedy steps had a clear margin" % (name, checked, len(ids)))
     print("%-30s %3d positions  exact max %.1e (<%.0e)  emulated median %.1e (<%.0e at %d/%d)  greedy %d/%d  %s"
           % (name, n_rows, err_exact.max(), loose, np.median(err_emul[:n_tight]), tight, n_tight - n_over, n_tight,
