@@ -3,8 +3,10 @@
  * most `rows` rows and runs each pass through forward.c's multi-sequence forward
  * (weights read once per pass), then the output layer only for the rows whose logits
  * were asked for.  Owns a workspace sequence and a logits buffer allocated at init;
- * evaluating allocates nothing.  Knows no requests, samplers or text.
+ * evaluating allocates nothing.  Also lends the model's threads to per-sequence work
+ * between passes.  Knows no requests, samplers or text.
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "batch.h"
@@ -134,4 +136,31 @@ int colloq_batch_eval(colloq_batch *b, const colloq_batch_item *items, int n_ite
     while (run_pass(b, items, n_items)) {}
     pthread_mutex_unlock(&b->m->eval_lock);
     return COLLOQ_OK;
+}
+
+typedef struct {
+    void      (*fn)(void *ctx, int i);
+    void       *ctx;
+    int         n;
+    atomic_int  next;          /* the next index to hand out */
+} par_job;
+
+static void par_worker(void *arg, int ith, int nth) {
+    par_job *j = arg;
+    (void)ith;
+    (void)nth;
+    for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->n;) j->fn(j->ctx, i);
+}
+
+void colloq_batch_parallel(colloq_batch *b, void (*fn)(void *ctx, int i), void *ctx, int n) {
+    if (!b || !fn || n <= 0) return;
+    if (n == 1 || colloq_pool_size(b->m->pool) == 1) {     /* nothing to share: no wake-up */
+        for (int i = 0; i < n; i++) fn(ctx, i);
+        return;
+    }
+    par_job j = { .fn = fn, .ctx = ctx, .n = n };
+    atomic_init(&j.next, 0);
+    pthread_mutex_lock(&b->m->eval_lock);
+    colloq_pool_run(b->m->pool, par_worker, &j);
+    pthread_mutex_unlock(&b->m->eval_lock);
 }

@@ -29,6 +29,11 @@ int  colloq_batch_rows(const colloq_batch *b);
  * invalid: context overflow -> COLLOQ_ERR_CONTEXT, bad ids / duplicates -> COLLOQ_ERR_ARG).
  * Thread safety: one call at a time per batch; shares the model's evaluation lock. */
 int  colloq_batch_eval(colloq_batch *b, const colloq_batch_item *items, int n_items, colloq_err *err);
+/* Run fn(ctx, i) once for each i in 0..n-1, spread over the model's threads (the
+ * caller is one of them), each i on one thread; returns when all are done.  For
+ * per-sequence work between passes (e.g. sampling); fn must not evaluate.  Same
+ * thread-safety rule as colloq_batch_eval. */
+void colloq_batch_parallel(colloq_batch *b, void (*fn)(void *ctx, int i), void *ctx, int n);
 /* Bytes the workspace allocated. */
 size_t colloq_batch_memory(const colloq_batch *b);
 

@@ -3,19 +3,27 @@
  * thread.  Each step: drop cancelled requests, admit queued ones into free slots (the
  * slot whose cached tokens share the longest prefix with the prompt), evaluate every
  * decoding slot's last token plus prompt chunks (bounded per step) in one
- * colloq_batch_eval, then sample per request and deliver through its callbacks.
+ * colloq_batch_eval, then sample per request (the draws spread over the model's
+ * threads, each with the request's own sampler) and deliver through its callbacks.
  * No I/O; the lock guards the queue, cancel flags and stats, never an evaluation.
  */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "batch.h"
 #include "engine.h"
 #include "util.h"
 
 #define MAX_SLOTS 64
+#define DEFAULT_PROMPT_CHUNK 64
+/* After a step that finished requests, while others still decode and nothing is
+ * queued, the next step waits this long at most (and at most 1/16 of the last step)
+ * for new requests: a client that answers a finished request with its next one then
+ * joins the very next step instead of waiting a whole step for the one after. */
+#define REFILL_WAIT_MAX 0.004
 
 typedef struct ereq ereq;
 struct ereq {
@@ -44,6 +52,8 @@ typedef struct {
     uint64_t      last_used;
     float        *logits;          /* n_vocab */
     float        *orig;            /* n_vocab: logits before sampling, for logprobs */
+    colloq_engine_token ev;        /* this step's sampled token, for on_token */
+    bool          eog;             /* ev.token ends the generation */
 } slot;
 
 struct colloq_engine {
@@ -55,6 +65,7 @@ struct colloq_engine {
     colloq_batch_item items[MAX_SLOTS];
     int item_slot[MAX_SLOTS];
     colloq_token *fed[MAX_SLOTS];  /* per item: the slot tokens to append after evaluation */
+    int to_sample[MAX_SLOTS];      /* slots whose logits the current step produced */
 
     pthread_mutex_t lock;
     pthread_cond_t  wake;
@@ -64,12 +75,14 @@ struct colloq_engine {
     int n_queued;
     uint64_t next_id, use_clock;
     int rr;                        /* round-robin start for prompt chunks */
+    bool refill;                   /* the last step finished a request (scheduler thread) */
+    double last_step;              /* seconds the last step took */
     colloq_engine_stats st;
 };
 
 colloq_engine_params colloq_engine_default_params(void) {
     colloq_engine_params p = { .n_parallel = 4, .n_ctx = 0, .queue_max = 64, .step_tokens = 256,
-                               .cache_type = COLLOQ_CACHE_F16 };
+                               .prompt_chunk = DEFAULT_PROMPT_CHUNK, .cache_type = COLLOQ_CACHE_F16 };
     return p;
 }
 
@@ -300,22 +313,48 @@ static void fill_logprobs(const float *x, int n, colloq_token chosen, int n_top,
     for (int k = 0; k < t->n_top; k++) t->top[k].logprob = (float)((double)x[t->top[k].id] - lse);
 }
 
-/* Sample slot i's next token from its logits; returns true while the request goes on. */
-static bool sample_slot(colloq_engine *e, slot *s) {
+/* Drop slot s's request with an error (no lock held). */
+static void slot_fail(colloq_engine *e, slot *s, const char *msg) {
+    ereq *r = s->r;
+    pthread_mutex_lock(&e->lock);
+    s->r = NULL;
+    e->st.active--;
+    pthread_mutex_unlock(&e->lock);
+    req_finish(e, r, COLLOQ_FINISH_ERROR, msg);
+}
+
+/* Before sampling (scheduler thread): logit_bias, the request's hook, the copy for
+ * logprobs.  Returns false when the hook failed (the request is finished). */
+static bool prepare_slot(colloq_engine *e, slot *s) {
     ereq *r = s->r;
     float *lg = s->logits;
     for (int b = 0; b < r->n_bias; b++)
         lg[r->bias[b].id] = r->bias[b].bias <= -100.0f ? -INFINITY : lg[r->bias[b].id] + r->bias[b].bias;
     if (r->cb.logits_hook && r->cb.logits_hook(r->cb.ud, lg, e->n_vocab) < 0) {
-        pthread_mutex_lock(&e->lock);
-        s->r = NULL;
-        e->st.active--;
-        pthread_mutex_unlock(&e->lock);
-        req_finish(e, r, COLLOQ_FINISH_ERROR, "the logits hook failed");
+        slot_fail(e, s, "the logits hook failed");
         return false;
     }
     if (r->logprobs >= 0) memcpy(s->orig, lg, (size_t)e->n_vocab * sizeof *lg);
-    colloq_token t = colloq_sampler_sample(r->smp, lg);
+    return true;
+}
+
+/* Sampling proper, on any pool thread: touches only one slot's request, sampler and
+ * buffers, so the slots of one step are sampled in parallel with the same results. */
+static void draw_slot(void *ctx, int k) {
+    colloq_engine *e = ctx;
+    slot *s = &e->slots[e->to_sample[k]];
+    ereq *r = s->r;
+    colloq_token t = colloq_sampler_sample(r->smp, s->logits);
+    s->ev = (colloq_engine_token){ .token = t, .index = r->n_gen };
+    s->eog = !r->ignore_eos && colloq_token_is_eog(e->m, t);
+    if (r->logprobs >= 0 && !s->eog) fill_logprobs(s->orig, e->n_vocab, t, r->logprobs, &s->ev);
+}
+
+/* After sampling (scheduler thread): account, deliver through the callbacks, finish
+ * the request when it is done; returns true while it goes on. */
+static bool deliver_slot(colloq_engine *e, slot *s) {
+    ereq *r = s->r;
+    colloq_token t = s->ev.token;
     colloq_sampler_accept(r->smp, t);
     if (r->n_gen == 0) r->res.t_first = colloq_now();
     r->n_gen++;
@@ -324,12 +363,10 @@ static bool sample_slot(colloq_engine *e, slot *s) {
     pthread_mutex_unlock(&e->lock);
     colloq_finish f = COLLOQ_FINISH_STOP;
     bool done = false;
-    if (!r->ignore_eos && colloq_token_is_eog(e->m, t)) {
+    if (s->eog) {
         done = true;
     } else {
-        colloq_engine_token ev = { .token = t, .index = r->n_gen - 1 };
-        if (r->logprobs >= 0) fill_logprobs(s->orig, e->n_vocab, t, r->logprobs, &ev);
-        if (r->cb.on_token && r->cb.on_token(r->cb.ud, &ev) != 0) done = true;
+        if (r->cb.on_token && r->cb.on_token(r->cb.ud, &s->ev) != 0) done = true;
         else if (r->n_gen >= r->max_tokens || colloq_seq_n_past(s->seq) >= e->n_ctx) {
             done = true;
             f = COLLOQ_FINISH_LENGTH;
@@ -341,6 +378,7 @@ static bool sample_slot(colloq_engine *e, slot *s) {
         e->st.active--;
         pthread_mutex_unlock(&e->lock);
         req_finish(e, r, f, NULL);
+        e->refill = true;
         return false;
     }
     r->last = t;
@@ -348,10 +386,21 @@ static bool sample_slot(colloq_engine *e, slot *s) {
     return true;
 }
 
+/* Sample every slot whose logits this step produced: hooks in slot order, the draws
+ * spread over the model's threads, then the callbacks in slot order. */
+static void sample_slots(colloq_engine *e, int n) {
+    int m = 0;
+    for (int k = 0; k < n; k++)
+        if (prepare_slot(e, &e->slots[e->to_sample[k]])) e->to_sample[m++] = e->to_sample[k];
+    colloq_batch_parallel(e->batch, draw_slot, e, m);
+    for (int k = 0; k < m; k++) deliver_slot(e, &e->slots[e->to_sample[k]]);
+}
+
 /* ---- the step ---- */
 
 /* Plan the batch: every decoding slot's pending token, then prompt chunks in
- * round-robin order within the remaining budget.  Returns the number of items. */
+ * round-robin order within the remaining budget (at most prompt_chunk tokens when
+ * some slot decodes).  Returns the number of items. */
 static int plan(colloq_engine *e) {
     int n = 0, budget = e->p.step_tokens, np = e->p.n_parallel;
     for (int i = 0; i < np; i++) {
@@ -363,6 +412,7 @@ static int plan(colloq_engine *e) {
         n++;
         budget--;
     }
+    if (n > 0 && budget > e->p.prompt_chunk) budget = e->p.prompt_chunk;
     for (int k = 0; k < np && budget > 0; k++) {
         int i = (e->rr + k) % np;
         slot *s = &e->slots[i];
@@ -385,28 +435,26 @@ static void step(colloq_engine *e) {
     if (n == 0) return;
     double t0 = colloq_now();
     colloq_err err = { { 0 } };
-    int rc = colloq_batch_eval(e->batch, e->items, n, &err);
+    int rc = colloq_batch_eval(e->batch, e->items, n, &err), n_sample = 0;
     for (int k = 0; k < n; k++) {
         slot *s = &e->slots[e->item_slot[k]];
         ereq *r = s->r;
         if (rc != COLLOQ_OK) {
-            pthread_mutex_lock(&e->lock);
-            s->r = NULL;
-            e->st.active--;
-            pthread_mutex_unlock(&e->lock);
             colloq_seq_truncate(s->seq, 0);
             s->n_cache = 0;
-            req_finish(e, r, COLLOQ_FINISH_ERROR, err.msg);
+            slot_fail(e, s, err.msg);
             continue;
         }
         memcpy(s->toks + s->n_cache, e->fed[k], (size_t)e->items[k].n * sizeof(colloq_token));
         s->n_cache += e->items[k].n;
         if (!r->decoding) r->n_fed += e->items[k].n;
-        if (e->items[k].logits) sample_slot(e, s);
+        if (e->items[k].logits) e->to_sample[n_sample++] = e->item_slot[k];
     }
+    sample_slots(e, n_sample);
+    e->last_step = colloq_now() - t0;
     pthread_mutex_lock(&e->lock);
     e->st.steps++;
-    e->st.busy_seconds += colloq_now() - t0;
+    e->st.busy_seconds += e->last_step;
     pthread_mutex_unlock(&e->lock);
 }
 
@@ -416,12 +464,28 @@ static void update_kv(colloq_engine *e) {
     e->st.kv_used = used;
 }
 
+/* Lock held: give a client that just got its answer a moment to send the next
+ * request (see REFILL_WAIT_MAX); returns at once on a submission or cancellation. */
+static void refill_wait(colloq_engine *e) {
+    bool wait = e->refill && !e->q_head && !e->stop && e->st.active > 0 && e->st.active < e->p.n_parallel;
+    e->refill = false;
+    if (!wait) return;
+    double d = e->last_step / 16 < REFILL_WAIT_MAX ? e->last_step / 16 : REFILL_WAIT_MAX;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long ns = ts.tv_nsec + (long)(d * 1e9);
+    ts.tv_sec += ns / 1000000000L;
+    ts.tv_nsec = ns % 1000000000L;
+    pthread_cond_timedwait(&e->wake, &e->lock, &ts);
+}
+
 static void *scheduler(void *arg) {
     colloq_engine *e = arg;
     ereq *gone[MAX_SLOTS * 2];
     for (;;) {
         int n_gone = 0;
         pthread_mutex_lock(&e->lock);
+        refill_wait(e);
         for (int i = 0; i < e->p.n_parallel; i++) {     /* cancellations free slots now */
             slot *s = &e->slots[i];
             if (s->r && s->r->cancel) {
@@ -454,12 +518,17 @@ int colloq_engine_new(colloq_model *m, const colloq_engine_params *pp, colloq_en
     if (p.step_tokens <= 0) p.step_tokens = 256;
     if (p.step_tokens > 256) p.step_tokens = 256;
     if (p.step_tokens < p.n_parallel + 16) p.step_tokens = p.n_parallel + 16;
+    if (p.prompt_chunk <= 0) p.prompt_chunk = DEFAULT_PROMPT_CHUNK;
     colloq_engine *e = colloq_calloc(1, sizeof *e);
     if (!e) return colloq_seterr(err, COLLOQ_ERR_NOMEM, "engine: out of memory");
     e->m = m;
     e->n_vocab = colloq_model_n_vocab(m);
     pthread_mutex_init(&e->lock, NULL);
-    pthread_cond_init(&e->wake, NULL);
+    pthread_condattr_t ca;              /* timed waits on the monotonic clock */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->wake, &ca);
+    pthread_condattr_destroy(&ca);
     colloq_seq_params sp = colloq_seq_default_params();
     sp.n_ctx = p.n_ctx;
     sp.cache_type = p.cache_type;

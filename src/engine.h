@@ -23,6 +23,9 @@ typedef struct {
     int n_ctx;                   /* positions per slot; 0 = the model's default */
     int queue_max;               /* requests waiting for a slot; more -> QUEUE_FULL */
     int step_tokens;             /* tokens per step (decode + prompt chunks), 16..256 */
+    int prompt_chunk;            /* prompt tokens per step while any slot decodes (<= 0:
+                                  * default 64), so a long prompt delays the others' next
+                                  * tokens a little per step instead of a lot once */
     colloq_cache_type cache_type;
 } colloq_engine_params;
 

@@ -1,6 +1,7 @@
 /*
  * sampler.c - chooses the next token from logits: penalties over recent tokens,
- * then greedy, or top-k -> top-p -> min-p -> temperature and a seeded draw.
+ * then greedy, or top-k -> top-p -> min-p -> temperature and a seeded draw (with no
+ * filter set, straight over the vocabulary in id order: nothing needs sorting).
  * Owns its RNG (xoshiro256** seeded by splitmix64) and every buffer, allocated
  * at init: sampling never allocates.  Must not know the model or the tokenizer.
  */
@@ -19,6 +20,7 @@ struct colloq_sampler {
     uint64_t rng[4];
     cand    *heap;        /* n_vocab: max-heap of candidates still unsorted */
     cand    *sorted;      /* n_vocab: candidates popped from the heap, best first */
+    double  *w;           /* n_vocab: the draw's weights, computed once per sample */
     colloq_token *recent; /* ring of the last repeat_last_n accepted tokens */
     int      n_recent, recent_pos;
     int32_t *count;       /* n_vocab, all zero between calls */
@@ -75,9 +77,10 @@ int colloq_sampler_init(const colloq_sampler_params *p, int n_vocab, colloq_samp
     s->n_vocab = n_vocab;
     s->heap = colloq_malloc((size_t)n_vocab * sizeof *s->heap);
     s->sorted = colloq_malloc((size_t)n_vocab * sizeof *s->sorted);
+    s->w = colloq_malloc((size_t)n_vocab * sizeof *s->w);
     s->count = colloq_calloc((size_t)n_vocab, sizeof *s->count);
     s->recent = colloq_malloc((size_t)(s->p.repeat_last_n ? s->p.repeat_last_n : 1) * sizeof *s->recent);
-    if (!s->heap || !s->sorted || !s->count || !s->recent) {
+    if (!s->heap || !s->sorted || !s->w || !s->count || !s->recent) {
         colloq_sampler_free(s);
         return colloq_seterr(err, COLLOQ_ERR_NOMEM, "sampler: out of memory for %d tokens", n_vocab);
     }
@@ -91,6 +94,7 @@ void colloq_sampler_free(colloq_sampler *s) {
     if (!s) return;
     colloq_free(s->heap);
     colloq_free(s->sorted);
+    colloq_free(s->w);
     colloq_free(s->count);
     colloq_free(s->recent);
     colloq_free(s);
@@ -160,6 +164,37 @@ static colloq_token argmax(const float *logits, int n) {
     return best;
 }
 
+/* No filter set: draw from softmax(logit / T) over the whole vocabulary in id order,
+ * without ordering candidates (one pass for the maximum, one computing each weight
+ * once, a scan for the draw). */
+static colloq_token draw_all(colloq_sampler *s, const float *logits) {
+    int n = s->n_vocab, i = 0;
+    float mx[8] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY };
+    for (; i + 8 <= n; i += 8)            /* independent lanes: no compare-to-compare chain */
+        for (int l = 0; l < 8; l++) mx[l] = logits[i + l] > mx[l] ? logits[i + l] : mx[l];
+    float max = -INFINITY;
+    for (; i < n; i++)
+        if (logits[i] > max) max = logits[i];
+    for (int l = 0; l < 8; l++)
+        if (mx[l] > max) max = mx[l];
+    if (!(max > -INFINITY)) return argmax(logits, n);
+    double inv_t = 1.0 / (double)s->p.temperature, sum = 0;
+    for (i = 0; i < n; i++) {
+        double w = logits[i] > -INFINITY ? exp(((double)logits[i] - max) * inv_t) : 0.0;
+        s->w[i] = w;
+        sum += w;
+    }
+    double u = rng_uniform(s->rng) * sum, acc = 0;
+    colloq_token last = 0;
+    for (i = 0; i < n; i++) {
+        if (s->w[i] == 0.0) continue;
+        acc += s->w[i];
+        last = i;
+        if (u < acc) return last;
+    }
+    return last;
+}
+
 colloq_token colloq_sampler_sample(colloq_sampler *s, float *logits) {
     const colloq_sampler_params *p = &s->p;
     int n = s->n_vocab;
@@ -169,6 +204,8 @@ colloq_token colloq_sampler_sample(colloq_sampler *s, float *logits) {
     }
     apply_penalties(s, logits);
     if (p->temperature <= 0.0f) return argmax(logits, n);
+    if ((p->top_k <= 0 || p->top_k >= n) && p->top_p >= 1.0f && p->min_p <= 0.0f)
+        return draw_all(s, logits);
 
     order o = { s->heap, 0, s->sorted, 0 };
     for (int i = 0; i < n; i++)
@@ -180,13 +217,15 @@ colloq_token colloq_sampler_sample(colloq_sampler *s, float *logits) {
     int k = p->top_k > 0 && p->top_k < total ? p->top_k : total;
     float max = o.heap[0].logit;
 
-    /* Softmax normaliser (temperature 1) over the top-k set. */
+    /* Softmax normaliser (temperature 1) over the top-k set: only top-p needs it. */
     double z = 0;
-    if (k < total) {
-        order_ensure(&o, k);
-        for (int i = 0; i < k; i++) z += exp((double)o.sorted[i].logit - max);
-    } else {
-        for (int i = 0; i < o.n_heap; i++) z += exp((double)o.heap[i].logit - max);
+    if (p->top_p < 1.0f) {
+        if (k < total) {
+            order_ensure(&o, k);
+            for (int i = 0; i < k; i++) z += exp((double)o.sorted[i].logit - max);
+        } else {
+            for (int i = 0; i < o.n_heap; i++) z += exp((double)o.heap[i].logit - max);
+        }
     }
 
     /* top-p: the smallest prefix whose probability reaches top_p (at least one). */
@@ -219,13 +258,19 @@ colloq_token colloq_sampler_sample(colloq_sampler *s, float *logits) {
     if (keep >= total) { lens[0] = o.n_sorted; lens[1] = o.n_heap; }
     else order_ensure(&o, keep);
     double inv_t = 1.0 / (double)p->temperature, sum = 0;
-    for (int j = 0; j < 2; j++)
-        for (int i = 0; i < lens[j]; i++) sum += exp(((double)parts[j][i].logit - max) * inv_t);
+    int nw = 0;
+    for (int j = 0; j < 2; j++)           /* each weight once, kept for the scan below */
+        for (int i = 0; i < lens[j]; i++) {
+            double w = exp(((double)parts[j][i].logit - max) * inv_t);
+            s->w[nw++] = w;
+            sum += w;
+        }
     double u = rng_uniform(s->rng) * sum, acc = 0;
     colloq_token last = 0;
+    nw = 0;
     for (int j = 0; j < 2; j++)
         for (int i = 0; i < lens[j]; i++) {
-            acc += exp(((double)parts[j][i].logit - max) * inv_t);
+            acc += s->w[nw++];
             last = parts[j][i].id;
             if (u < acc) return last;
         }

@@ -3,7 +3,8 @@
  * tiny random-weight model: per-row logits of colloq_batch_eval are bit-identical to
  * colloq_seq_eval alone; seeded requests give the same tokens alone and concurrently;
  * the prefix cache reuses tokens without changing the output; cancellation frees a
- * slot within one step; the queue bound and prompt-length checks answer as documented.
+ * slot within one step; a long prompt is fed in chunks while another request decodes;
+ * the queue bound and prompt-length checks answer as documented.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -109,7 +110,7 @@ typedef struct {
     colloq_token toks[256];
     float lp[256];
     int n, stop_after;
-    bool done;
+    bool done, hold;               /* hold: on_token blocks (so does the scheduler) until cleared */
     colloq_engine_result res;
 } sink;
 
@@ -119,6 +120,7 @@ static int on_token(void *ud, const colloq_engine_token *t) {
     if (k->n < 256) { k->toks[k->n] = t->token; k->lp[k->n] = t->has_logprob ? t->logprob : 1.0f; k->n++; }
     int stop = k->stop_after > 0 && k->n >= k->stop_after;
     pthread_cond_broadcast(&k->cv);
+    while (k->hold) pthread_cond_wait(&k->cv, &k->mu);
     pthread_mutex_unlock(&k->mu);
     return stop;
 }
@@ -165,6 +167,7 @@ static void test_engine(colloq_model *m) {
     ep.n_ctx = 160;
     ep.queue_max = 6;
     ep.step_tokens = 24;
+    ep.prompt_chunk = 7;             /* while others decode: prompts in chunks of 7 */
     colloq_engine *e = NULL;
     CHECK(colloq_engine_new(m, &ep, &e, &err) == 0, "engine_new: %s", err.msg);
     if (!e) return;
@@ -265,6 +268,40 @@ static void test_engine(colloq_model *m) {
     colloq_engine_cancel(e, lid[1]);
     sink_wait(&lg[1]);
 
+    /* a long prompt arriving while another request decodes is fed in chunks of
+     * prompt_chunk tokens, and the decoding request gets a token every step meanwhile */
+    sink dec, longp;
+    sink_init(&dec);
+    sink_init(&longp);
+    colloq_token lprompt[90];
+    for (int i = 0; i < 90; i++) lprompt[i] = (colloq_token)((i * 7 + 5) % nv);
+    r = mkreq(prompts[2], plen[2], 140, 77, &dec);
+    colloq_engine_submit(e, &r, &id, &err);
+    pthread_mutex_lock(&dec.mu);
+    while (dec.n < 2) pthread_cond_wait(&dec.cv, &dec.mu);
+    pthread_mutex_unlock(&dec.mu);
+    colloq_engine_stats s0, s1;
+    colloq_engine_get_stats(e, &s0);
+    r = mkreq(lprompt, 90, 1, 3, &longp);
+    colloq_engine_submit(e, &r, &id, &err);
+    sink_wait(&longp);
+    colloq_engine_get_stats(e, &s1);
+    pthread_mutex_lock(&dec.mu);
+    int dec_n = dec.n;
+    bool dec_done = dec.done;
+    pthread_mutex_unlock(&dec.mu);
+    int fed = 90 - longp.res.n_cached, min_steps = (fed + ep.prompt_chunk - 1) / ep.prompt_chunk;
+    CHECK(longp.res.finish == COLLOQ_FINISH_LENGTH && longp.n == 1, "long prompt: finish %d, %d tokens",
+          longp.res.finish, longp.n);
+    CHECK((int)(s1.steps - s0.steps) >= min_steps, "long prompt of %d new tokens took %d steps (chunks of %d)",
+          fed, (int)(s1.steps - s0.steps), ep.prompt_chunk);
+    CHECK(!dec_done && dec_n >= 2 + min_steps - 1,
+          "decoding request got %d tokens while a %d-token prompt was fed", dec_n, fed);
+    pthread_mutex_lock(&dec.mu);
+    dec.stop_after = dec.n + 1;      /* ends it at its next token */
+    pthread_mutex_unlock(&dec.mu);
+    sink_wait(&dec);
+
     /* admission checks */
     colloq_token big[200] = { 0 };
     sink x;
@@ -275,12 +312,15 @@ static void test_engine(colloq_model *m) {
     big[0] = (colloq_token)nv;
     r = mkreq(big, 2, 5, 1, &x);
     CHECK(colloq_engine_submit(e, &r, &id, &err) == COLLOQ_ERR_ARG, "bad id accepted");
-    /* fill slots and queue: 4 running + 6 queued, the 11th is refused */
+    /* fill slots and queue: 4 running + 6 queued, the 11th is refused.  The first
+     * request's first token holds the scheduler, so no slot frees meanwhile however
+     * fast the steps are. */
     static sink fill[12];
     int accepted = 0, full = 0;
     uint64_t fid[12];
     for (int k = 0; k < 12; k++) {
         sink_init(&fill[k]);
+        fill[k].hold = k == 0;
         r = mkreq(prompts[5], plen[5], 150, (uint64_t)k, &fill[k]);
         int rc = colloq_engine_submit(e, &r, &fid[k], &err);
         if (rc == 0) accepted++;
@@ -288,6 +328,11 @@ static void test_engine(colloq_model *m) {
         if (k == 3) usleep(200000);    /* let the scheduler move the first four into slots */
     }
     CHECK(full >= 1 && accepted >= 4, "queue bound: %d accepted, %d refused", accepted, full);
+    pthread_mutex_lock(&fill[0].mu);
+    CHECK(fill[0].n == 1, "the held request has %d tokens", fill[0].n);
+    fill[0].hold = false;
+    pthread_cond_broadcast(&fill[0].cv);
+    pthread_mutex_unlock(&fill[0].mu);
     colloq_engine_free(e);           /* cancels what is left: every on_done arrives */
     for (int k = 0; k < 12; k++) CHECK(fill[k].done, "request %d never finished", k);
 }
