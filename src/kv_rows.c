@@ -45,25 +45,6 @@ void colloq_kv_store(const colloq_seq *w, colloq_seq *s, int l, int row0, int n)
     }
 }
 
-typedef float  vf4 __attribute__((vector_size(16)));
-typedef int8_t vb4 __attribute__((vector_size(4)));
-
-/* nb Q8_0 blocks (34 bytes: f16 scale, 32 int8 levels) to floats: level x scale, the
- * same single rounding as the reference to_float. */
-static void q8_0_blocks_to_f32(const char *restrict x, float *restrict y, size_t nb) {
-    for (size_t b = 0; b < nb; b++, x += 34, y += 32) {
-        uint16_t h;
-        memcpy(&h, x, sizeof h);
-        float d = colloq_f16_to_f32(h);
-        for (int e = 0; e < 32; e += 4) {
-            vb4 q;
-            memcpy(&q, x + 2 + e, sizeof q);
-            vf4 f = __builtin_convertvector(q, vf4) * d;
-            memcpy(y + e, &f, sizeof f);
-        }
-    }
-}
-
 const float *colloq_kv_load_tile(const colloq_seq *s, colloq_att_scratch *a, int l, int g, int t0, int tn,
                                  const float **k) {
     size_t at = kv_offset(s, l, g, t0), cnt = (size_t)tn * s->model->hp.head_dim;
@@ -72,17 +53,13 @@ const float *colloq_kv_load_tile(const colloq_seq *s, colloq_att_scratch *a, int
         *k = (const float *)(const void *)kc;
         return (const float *)(const void *)vc;
     }
-    if (s->cache_type == COLLOQ_CACHE_F16) {
-        /* the F16 type's fast conversion (F16C where the kernels chosen at start have it);
-         * exact either way, so the choice does not change results */
-        colloq_kernels_init();
-        colloq_to_float_fn cvt = colloq_type_fast(CT_F16)->to_float;
-        cvt(kc, a->kt, (int64_t)cnt);
-        cvt(vc, a->vt, (int64_t)cnt);
-    } else {
-        q8_0_blocks_to_f32(kc, a->kt, cnt / 32);
-        q8_0_blocks_to_f32(vc, a->vt, cnt / 32);
-    }
+    /* F16 or Q8_0 rows to floats with the type's fast conversion (F16C / AVX where the
+     * kernels chosen at start have them): exact either way, so the choice does not change
+     * results (a Q8_0 value is an 8-bit level times an f16 scale) */
+    colloq_kernels_init();
+    colloq_to_float_fn cvt = colloq_type_fast(s->cache_type == COLLOQ_CACHE_F16 ? CT_F16 : CT_Q8_0)->to_float;
+    cvt(kc, a->kt, (int64_t)cnt);
+    cvt(vc, a->vt, (int64_t)cnt);
     *k = a->kt;
     return a->vt;
 }

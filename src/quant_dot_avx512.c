@@ -40,6 +40,19 @@ typedef __m512 VF;
 
 #include "quant_dot_body.h"
 
+/* ---- Q8_0 to float: level x scale, exact (8-bit level x 11-bit scale fits a float) ---- */
+
+static void to_float_q8_0(const void *vx, float *y, int64_t n) {
+    const block_q8_0 *b = vx;
+    for (int64_t i = 0; i < n / QK; i++, b++, y += QK) {
+        __m512 d = _mm512_set1_ps(f16f(b->d));
+        for (int h = 0; h < QK; h += 16) {
+            __m512i q = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(b->qs + h)));
+            _mm512_storeu_ps(y + h, _mm512_mul_ps(_mm512_cvtepi32_ps(q), d));
+        }
+    }
+}
+
 /* ---- F16 / BF16 conversions ---- */
 
 static void to_float_f16(const void *vx, float *y, int64_t n) {
@@ -91,7 +104,7 @@ const colloq_kernel_entry colloq_dot_avx512[] = {
     { CT_Q4_1, { NULL, NULL, dot_q4_1, ISA }, { 0 } },
     { CT_Q5_0, { NULL, NULL, dot_q5_0, ISA }, { 0 } },
     { CT_Q5_1, { NULL, NULL, dot_q5_1, ISA }, { 0 } },
-    { CT_Q8_0, { NULL, from_float_q8_0, dot_q8_0, ISA }, { 0 } },
+    { CT_Q8_0, { to_float_q8_0, from_float_q8_0, dot_q8_0, ISA }, { 0 } },
     { CT_Q8_1, { NULL, from_float_q8_1, NULL, ISA }, { 0 } },
     { CT_Q2_K, { NULL, NULL, dot_q2_K, ISA }, { 0 } },
     { CT_Q3_K, { NULL, NULL, dot_q3_K, ISA }, { 0 } },
