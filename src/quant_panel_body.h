@@ -55,10 +55,61 @@ INL V sum32(const V *u, const colloq_act32 *a, bool q8) {
     return s;
 }
 
+/* A few tokens (2..SMALL_NT: the server's batched decode): the steps of the general loop
+ * below, in the same order, with every token's accumulators kept in registers across the
+ * blocks instead of loaded and stored per block. */
+#define SMALL_NT 8
+INL void panel32_small(const void *panel, int64_t nb, const colloq_act32 *act, int64_t stride, float *facc,
+                       int bytes, int kind, int qs_off, int qh_off, bool q8, const int nt) {
+    VF f[SMALL_NT][HALVES];
+#pragma GCC unroll 8
+    for (int t = 0; t < nt; t++)
+#pragma GCC unroll 2
+        for (int h = 0; h < HALVES; h++) f[t][h] = vfld(facc + 16 * t + LANES * h);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p0 = (const uint8_t *)panel + b * bytes;
+        const colloq_act32 *a = act + b * stride;
+        prefetch_range(p0 + PF_AHEAD, bytes);
+#pragma GCC unroll 2
+        for (int h = 0; h < HALVES; h++) {
+            const uint8_t *p = p0 + GSTEP * h;
+            VF dw = vhalf(p0 + 2 * LANES * h), mw = kind ? vhalf(p0 + 32 + 2 * LANES * h) : vfset1(0);
+            V u[8];
+            if (q8) {
+#pragma GCC unroll 8
+                for (int g = 0; g < 8; g++) u[g] = vld(p + 32 + 64 * g);
+            } else {
+                unpack32(p + qs_off, qh_off ? p + qh_off : NULL, u);
+            }
+#pragma GCC unroll 8
+            for (int t = 0; t < nt; t++) {
+                V sv = sum32(u, &a[t], q8);
+                VF da = vfset1(a[t].d);
+                f[t][h] = vfma(vcvt(sv), vfmul(dw, da), f[t][h]);
+                if (kind) f[t][h] = vfma(vcvt(vset1(a[t].sum)), vfmul(mw, da), f[t][h]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < nt; t++)
+#pragma GCC unroll 2
+        for (int h = 0; h < HALVES; h++) vfst(facc + 16 * t + LANES * h, f[t][h]);
+}
+
 /* kind 1: the m term (Q4_1, Q5_1). */
 INL void panel32(const void *panel, int64_t nb, const void *vact, int64_t stride, int nt, float *facc,
                  int bytes, int kind, int qs_off, int qh_off, bool q8) {
     const colloq_act32 *act = vact;
+    switch (nt) {       /* one register-resident copy per batch size */
+    case 2: panel32_small(panel, nb, act, stride, facc, bytes, kind, qs_off, qh_off, q8, 2); return;
+    case 3: panel32_small(panel, nb, act, stride, facc, bytes, kind, qs_off, qh_off, q8, 3); return;
+    case 4: panel32_small(panel, nb, act, stride, facc, bytes, kind, qs_off, qh_off, q8, 4); return;
+    case 5: panel32_small(panel, nb, act, stride, facc, bytes, kind, qs_off, qh_off, q8, 5); return;
+    case 6: panel32_small(panel, nb, act, stride, facc, bytes, kind, qs_off, qh_off, q8, 6); return;
+    case 7: panel32_small(panel, nb, act, stride, facc, bytes, kind, qs_off, qh_off, q8, 7); return;
+    case 8: panel32_small(panel, nb, act, stride, facc, bytes, kind, qs_off, qh_off, q8, 8); return;
+    default: break;
+    }
     if (nt == 1) {      /* decode: the same steps, the accumulators kept in registers */
         VF f[HALVES];
 #pragma GCC unroll 2
