@@ -55,9 +55,30 @@ INL V sum32(const V *u, const colloq_act32 *a, bool q8) {
     return s;
 }
 
-/* A few tokens (2..SMALL_NT: the server's batched decode): the steps of the general loop
- * below, in the same order, with every token's accumulators kept in registers across the
- * blocks instead of loaded and stored per block. */
+/* Block half h of a panel block at p0: the unpacked levels u, the row scales dw and (kind 1)
+ * the row minimums mw. */
+INL void load32(const uint8_t *p0, int h, int kind, int qs_off, int qh_off, bool q8, V *u, VF *dw, VF *mw) {
+    const uint8_t *p = p0 + GSTEP * h;
+    *dw = vhalf(p0 + 2 * LANES * h);
+    *mw = kind ? vhalf(p0 + 32 + 2 * LANES * h) : vfset1(0);
+    if (q8) {
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) u[g] = vld(p + 32 + 64 * g);
+    } else {
+        unpack32(p + qs_off, qh_off ? p + qh_off : NULL, u);
+    }
+}
+
+/* One token's accumulators f of a block half, in the recipe's order (matmul_pack.h). */
+INL VF step32(VF f, const V *u, const colloq_act32 *a, VF dw, VF mw, int kind, bool q8) {
+    VF da = vfset1(a->d);
+    f = vfma(vcvt(sum32(u, a, q8)), vfmul(dw, da), f);
+    if (kind) f = vfma(vcvt(vset1(a->sum)), vfmul(mw, da), f);
+    return f;
+}
+
+/* A few tokens (1..SMALL_NT: decode and the server's batched decode): every token's
+ * accumulators kept in registers across the blocks. */
 #define SMALL_NT 8
 INL void panel32_small(const void *panel, int64_t nb, const colloq_act32 *act, int64_t stride, float *facc,
                        int bytes, int kind, int qs_off, int qh_off, bool q8, const int nt) {
@@ -72,22 +93,11 @@ INL void panel32_small(const void *panel, int64_t nb, const colloq_act32 *act, i
         prefetch_range(p0 + PF_AHEAD, bytes);
 #pragma GCC unroll 2
         for (int h = 0; h < HALVES; h++) {
-            const uint8_t *p = p0 + GSTEP * h;
-            VF dw = vhalf(p0 + 2 * LANES * h), mw = kind ? vhalf(p0 + 32 + 2 * LANES * h) : vfset1(0);
             V u[8];
-            if (q8) {
+            VF dw, mw;
+            load32(p0, h, kind, qs_off, qh_off, q8, u, &dw, &mw);
 #pragma GCC unroll 8
-                for (int g = 0; g < 8; g++) u[g] = vld(p + 32 + 64 * g);
-            } else {
-                unpack32(p + qs_off, qh_off ? p + qh_off : NULL, u);
-            }
-#pragma GCC unroll 8
-            for (int t = 0; t < nt; t++) {
-                V sv = sum32(u, &a[t], q8);
-                VF da = vfset1(a[t].d);
-                f[t][h] = vfma(vcvt(sv), vfmul(dw, da), f[t][h]);
-                if (kind) f[t][h] = vfma(vcvt(vset1(a[t].sum)), vfmul(mw, da), f[t][h]);
-            }
+            for (int t = 0; t < nt; t++) f[t][h] = step32(f[t][h], u, &a[t], dw, mw, kind, q8);
         }
     }
 #pragma GCC unroll 8
@@ -96,11 +106,13 @@ INL void panel32_small(const void *panel, int64_t nb, const colloq_act32 *act, i
         for (int h = 0; h < HALVES; h++) vfst(facc + 16 * t + LANES * h, f[t][h]);
 }
 
-/* kind 1: the m term (Q4_1, Q5_1). */
+/* kind 1: the m term (Q4_1, Q5_1).  Larger batches: per block, every token's accumulators
+ * loaded and stored (the same steps). */
 INL void panel32(const void *panel, int64_t nb, const void *vact, int64_t stride, int nt, float *facc,
                  int bytes, int kind, int qs_off, int qh_off, bool q8) {
     const colloq_act32 *act = vact;
     switch (nt) {       /* one register-resident copy per batch size */
+    case 1: panel32_small(panel, nb, act, stride, facc, bytes, kind, qs_off, qh_off, q8, 1); return;
     case 2: panel32_small(panel, nb, act, stride, facc, bytes, kind, qs_off, qh_off, q8, 2); return;
     case 3: panel32_small(panel, nb, act, stride, facc, bytes, kind, qs_off, qh_off, q8, 3); return;
     case 4: panel32_small(panel, nb, act, stride, facc, bytes, kind, qs_off, qh_off, q8, 4); return;
@@ -110,55 +122,18 @@ INL void panel32(const void *panel, int64_t nb, const void *vact, int64_t stride
     case 8: panel32_small(panel, nb, act, stride, facc, bytes, kind, qs_off, qh_off, q8, 8); return;
     default: break;
     }
-    if (nt == 1) {      /* decode: the same steps, the accumulators kept in registers */
-        VF f[HALVES];
-#pragma GCC unroll 2
-        for (int h = 0; h < HALVES; h++) f[h] = vfld(facc + LANES * h);
-        for (int64_t b = 0; b < nb; b++) {
-            const uint8_t *p0 = (const uint8_t *)panel + b * bytes;
-            const colloq_act32 *a = act + b * stride;
-            prefetch_range(p0 + PF_AHEAD, bytes);
-#pragma GCC unroll 2
-            for (int h = 0; h < HALVES; h++) {
-                const uint8_t *p = p0 + GSTEP * h;
-                VF dw = vhalf(p0 + 2 * LANES * h), da = vfset1(a->d);
-                V u[8];
-                if (q8) {
-#pragma GCC unroll 8
-                    for (int g = 0; g < 8; g++) u[g] = vld(p + 32 + 64 * g);
-                } else {
-                    unpack32(p + qs_off, qh_off ? p + qh_off : NULL, u);
-                }
-                f[h] = vfma(vcvt(sum32(u, a, q8)), vfmul(dw, da), f[h]);
-                if (kind) f[h] = vfma(vcvt(vset1(a->sum)), vfmul(vhalf(p0 + 32 + 2 * LANES * h), da), f[h]);
-            }
-        }
-#pragma GCC unroll 2
-        for (int h = 0; h < HALVES; h++) vfst(facc + LANES * h, f[h]);
-        return;
-    }
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *p0 = (const uint8_t *)panel + b * bytes;
         const colloq_act32 *a = act + b * stride;
         prefetch_range(p0 + PF_AHEAD, bytes);
 #pragma GCC unroll 2
         for (int h = 0; h < HALVES; h++) {
-            const uint8_t *p = p0 + GSTEP * h;
-            VF dw = vhalf(p0 + 2 * LANES * h), mw = kind ? vhalf(p0 + 32 + 2 * LANES * h) : vfset1(0);
             V u[8];
-            if (q8) {
-#pragma GCC unroll 8
-                for (int g = 0; g < 8; g++) u[g] = vld(p + 32 + 64 * g);
-            } else {
-                unpack32(p + qs_off, qh_off ? p + qh_off : NULL, u);
-            }
+            VF dw, mw;
+            load32(p0, h, kind, qs_off, qh_off, q8, u, &dw, &mw);
             for (int t = 0; t < nt; t++) {
-                V s = sum32(u, &a[t], q8);
                 float *fp = facc + 16 * t + LANES * h;
-                VF da = vfset1(a[t].d), f = vfld(fp);
-                f = vfma(vcvt(s), vfmul(dw, da), f);
-                if (kind) f = vfma(vcvt(vset1(a[t].sum)), vfmul(mw, da), f);
-                vfst(fp, f);
+                vfst(fp, step32(vfld(fp), u, &a[t], dw, mw, kind, q8));
             }
         }
     }

@@ -23,33 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            if (++failures <= 40) {                                            \
-                fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);          \
-                fprintf(stderr, __VA_ARGS__);                                  \
-                fputc('\n', stderr);                                           \
-            }                                                                  \
-        }                                                                      \
-    } while (0)
-
-/* ---- deterministic random numbers ---- */
-
-static uint64_t rng_state = 0x243f6a8885a308d3ull;
-static uint64_t rnd(void) {                 /* splitmix64 */
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double rnd_unit(void) { return (double)(rnd() >> 11) * 0x1.0p-53; }
-static int rnd_int(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); }
-static double rnd_gauss(void) {
-    double u = rnd_unit(), v = rnd_unit();
-    return sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * v);
-}
+#include "test_util.h"
 
 static void *xmalloc(size_t n) {
     void *p = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
