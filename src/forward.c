@@ -80,7 +80,6 @@ static void add_into(float *x, const float *y, size_t count) {
     for (size_t i = 0; i < count; i++) x[i] += y[i];
 }
 
-
 /* ---- RoPE ---- */
 
 /* cos/sin of every row's position (row row0 + i of group g is at g->seq->n_past + i). */
