@@ -29,6 +29,9 @@ static void usage(FILE *out) {
         "  -c, --ctx N              context size of each slot (default: the model's, at most 4096)\n"
         "  -t, --threads N          threads (default: physical cores)\n"
         "  --cache-type f16|f32|q8_0  KV cache element type of each slot (default f16)\n"
+        "  --prompt-chunk N         prompt tokens fed per step while other requests decode\n"
+        "                           (default 64: smaller keeps their tokens flowing, larger\n"
+        "                           gives a long prompt its first token sooner)\n"
         "  --api-key KEY            require 'Authorization: Bearer KEY' (may be repeated)\n"
         "  --api-key-file F         read keys from F, one per line\n"
         "  --chat-template NAME|F   built-in chat format name or Jinja template file\n"
@@ -85,6 +88,7 @@ int cmd_serve(int argc, char **argv) {
         else if (IS("--port")) { VALUE(); ok = cli_parse_int("serve", a, v, 0, 65535, &l); c.port = (int)l; }
         else if (IS("--parallel") || IS("-np")) { VALUE(); ok = cli_parse_int("serve", a, v, 1, 64, &l); c.n_parallel = (int)l; }
         else if (IS("-c") || IS("--ctx")) { VALUE(); ok = cli_parse_int("serve", a, v, 16, 1 << 20, &l); c.n_ctx = (int)l; }
+        else if (IS("--prompt-chunk")) { VALUE(); ok = cli_parse_int("serve", a, v, 1, 4096, &l); c.prompt_chunk = (int)l; }
         else if (IS("--cache-type")) {
             VALUE();
             if (!cli_parse_cache_type("serve", v, &c.cache_type)) return 2;

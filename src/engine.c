@@ -101,7 +101,7 @@ static void req_finish(colloq_engine *e, ereq *r, colloq_finish f, const char *m
     r->res.finish = f;
     r->res.n_gen = r->n_gen;
     r->res.t_end = colloq_now();
-    if (msg) snprintf(r->res.error, sizeof r->res.error, "%s", msg);
+    if (msg) snprintf(r->res.error, sizeof r->res.error, "%.*s", (int)sizeof r->res.error - 1, msg);   /* cut to fit */
     pthread_mutex_lock(&e->lock);
     e->st.requests_done++;
     if (f == COLLOQ_FINISH_CANCELLED) {

@@ -580,6 +580,7 @@ static void *loader(void *arg) {
         ep.n_parallel = s->cfg.n_parallel;
         ep.n_ctx = s->cfg.n_ctx;
         ep.cache_type = s->cfg.cache_type;
+        ep.prompt_chunk = s->cfg.prompt_chunk;
         ep.queue_max = s->cfg.queue_max;
         rc = colloq_engine_new(s->model, &ep, &s->engine, &err);
     }

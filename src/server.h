@@ -26,6 +26,7 @@ typedef struct {
     int         port;              /* 0 = any free port (printed on stdout) */
     int         n_parallel, n_ctx, n_threads, queue_max;
     colloq_cache_type cache_type;  /* each slot's KV cache (zero: F16) */
+    int         prompt_chunk;      /* prompt tokens per step while others decode (0: engine default) */
     const char *chat_template;     /* NULL, a built-in name or a Jinja file */
     const char *const *api_keys;   /* n_api_keys keys; none = no auth */
     int         n_api_keys;

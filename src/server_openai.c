@@ -306,8 +306,8 @@ int oai_parse(srv *s, oai_kind kind, json_t *b, oai_request *r, oai_error *e) {
     json_t *user = json_object_get(b, "user");
     if (user && !json_is_null(user) && !json_is_string(user)) return BAD("user", "'user' must be a string");
 
-    double d;
-    long long ll;
+    double d = 0;
+    long long ll = 0;
     int rc;
     if (get_bool(b, "stream", &r->stream, e) < 0) return -1;
     json_t *so = json_object_get(b, "stream_options");

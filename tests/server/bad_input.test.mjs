@@ -7,10 +7,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { startServer, stopServer, request, sleep } from './helpers.mjs';
+import { spawnSync } from 'node:child_process';
+import { startServer, stopServer, request, sleep, BIN, tinyModel } from './helpers.mjs';
 
 let srv;
-before(async () => { srv = await startServer(['--parallel', '2', '--ctx', '128', '--queue', '4', '--timeout', '2']); });
+before(async () => {
+  srv = await startServer(['--parallel', '2', '--ctx', '128', '--queue', '4', '--timeout', '2', '--prompt-chunk', '8']);
+});
 after(async () => {
   if (!srv) return;
   const st = await stopServer(srv);
@@ -183,4 +186,12 @@ test('the server still answers after all of that', async () => {
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.object, 'chat.completion');
   await sleep(10);
+});
+
+test('bad command-line values: exit status 2 and a message naming the option', () => {
+  for (const args of [['--prompt-chunk', '0'], ['--cache-type', 'q9'], ['--parallel', 'x']]) {
+    const r = spawnSync(BIN, ['serve', '-m', tinyModel(), '--port', '0', ...args], { encoding: 'utf8', timeout: 10000 });
+    assert.equal(r.status, 2, args.join(' ') + ': ' + r.stderr);
+    assert.match(r.stderr, new RegExp('bad value for ' + args[0]));
+  }
 });
