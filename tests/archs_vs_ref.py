@@ -51,6 +51,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ref_archs  # noqa: E402
+import run_vs_ref  # noqa: E402
 
 PROMPT = ("the quick brown fox jumps over the lazy dog and the king of france was in paris "
           "when the story of the old man came to his house by the river in the morning light "
@@ -131,55 +132,14 @@ def check_prompt(name, ref, prompt, failures):
 
 
 def compare(name, model, res, raw, tols, kv_f16, failures, bug_check):
-    loose, tight = tols
     ref = ref_archs.RefArch(model)
-    prompt, ids = res["prompt_ids"], res["ids"]
-    if len(prompt) < 30:
-        failures.append("%s: prompt has only %d tokens (tokenizer?)" % (name, len(prompt)))
-    check_prompt(name, ref, prompt, failures)
-    if len(ids) != N_GEN or res.get("stop") not in (None, "length"):
-        failures.append("%s: %d ids generated, stop %r" % (name, len(ids), res.get("stop")))
-    n_rows = len(prompt) + len(ids) - 1
-    if raw.size != n_rows * ref.n_vocab:
-        failures.append("%s: dump has %d floats, want %d rows x %d" % (name, raw.size, n_rows, ref.n_vocab))
+    check_prompt(name, ref, res["prompt_ids"], failures)
+    r = run_vs_ref.check_logits(name, ref, res, raw, tols, {"kv_f16": kv_f16}, failures, n_gen=N_GEN,
+                                max_flip_fraction=MAX_FLIP_FRACTION)
+    if r is None:
         return None
-    got = raw.reshape(n_rows, ref.n_vocab).astype(np.float64)
-    toks = prompt + ids[:-1]
-    exact = ref.forward(toks)
-    emul = ref.forward(toks, emulate={"kv_f16": kv_f16})
-    std = exact.std()
-    err_exact = np.abs(got - exact).max(axis=1) / std
-    err_emul = np.abs(got - emul).max(axis=1) / std
-    n_over = int((err_emul >= (tight or 1e-3)).sum())
-    ok = True
-    if err_exact.max() >= loose:
-        ok = False
-        failures.append("%s: max|dlogit|/std vs exact reference = %.3g >= %.3g (position %d of %d)"
-                        % (name, err_exact.max(), loose, int(err_exact.argmax()), n_rows))
-    if tight and n_over > MAX_FLIP_FRACTION * n_rows:
-        ok = False
-        failures.append("%s: %d of %d positions differ from the emulating reference by >= %.3g (max %.3g at %d)"
-                        % (name, n_over, n_rows, tight, err_emul.max(), int(err_emul.argmax())))
-    checked = agreed = 0
-    for j, t in enumerate(ids):
-        r = len(prompt) - 1 + j
-        if int(np.argmax(got[r])) != t:
-            failures.append("%s: generated id %d at step %d is not the argmax of its own logits" % (name, t, j))
-        top2 = np.sort(emul[r])[-2:]
-        margin = (top2[1] - top2[0]) / std
-        if margin > 4 * (tight or 1e-3) and margin > 2 * err_emul[r]:
-            checked += 1
-            if int(np.argmax(emul[r])) == t:
-                agreed += 1
-            else:
-                failures.append("%s: step %d: colloq chose %d, reference %d (margin %.3g std)"
-                                % (name, j, t, int(np.argmax(emul[r])), margin))
-    if tight and checked < len(ids) // 2:
-        failures.append("%s: only %d of %d greedy steps had a clear margin" % (name, checked, len(ids)))
-    print("%-27s %3d pos  exact max %.1e (<%.0e)  emulated median %.1e (<%.0e%s at %d/%d)  greedy %d/%d  %s"
-          % (name, n_rows, err_exact.max(), loose, np.median(err_emul), tight or 1e-3, "" if tight else " info",
-             n_rows - n_over, n_rows, agreed, checked, "ok" if ok else "FAIL"))
-    sys.stdout.flush()
+    got, toks, exact, std = r
+    loose = tols[0]
     if bug_check:
         for bug in ref_archs.bugs_for(ref):
             e = np.abs(got - ref.forward(toks, bug=bug)).max() / std
