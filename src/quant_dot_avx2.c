@@ -36,6 +36,10 @@ typedef __m256 VF;
 #define wld_f32(p) _mm256_loadu_ps(p)
 #define wld_f16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define wld_bf16(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
+#define fst _mm256_storeu_ps
+#define fmul _mm256_mul_ps
+#define fset1 _mm256_set1_ps
+#define wld_q8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
 INL float fhsum(VF v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -48,27 +52,8 @@ INL float fhsum(VF v) {
 
 #include "quant_dot_body.h"
 
-/* ---- Q8_0 to float: level x scale, exact (8-bit level x 11-bit scale fits a float) ---- */
+/* ---- F16 / BF16 from float (to float: quant_dot_body.h) ---- */
 
-static void to_float_q8_0(const void *vx, float *y, int64_t n) {
-    const block_q8_0 *b = vx;
-    for (int64_t i = 0; i < n / QK; i++, b++, y += QK) {
-        __m256 d = _mm256_set1_ps(f16f(b->d));
-        for (int h = 0; h < QK; h += 8) {
-            __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(b->qs + h)));
-            _mm256_storeu_ps(y + h, _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
-        }
-    }
-}
-
-/* ---- F16 / BF16 conversions ---- */
-
-static void to_float_f16(const void *vx, float *y, int64_t n) {
-    const uint16_t *x = vx;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, wld_f16(x + i));
-    for (; i < n; i++) y[i] = f16f(x[i]);
-}
 static void from_float_f16(const float *x, void *vy, int64_t n) {
     uint16_t *y = vy;
     int64_t i = 0;
@@ -82,13 +67,6 @@ static void from_float_f16(const float *x, void *vy, int64_t n) {
     }
     for (; i < n; i++) y[i] = f2h(x[i]);
 }
-static void to_float_bf16(const void *vx, float *y, int64_t n) {
-    const uint16_t *x = vx;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, wld_bf16(x + i));
-    for (; i < n; i++) y[i] = colloq_bf16_to_f32(x[i]);
-}
-
 #define ISA "avx2"
 const colloq_kernel_entry colloq_dot_avx2[] = {
     { CT_F32, { NULL, NULL, tile_f32_dot, ISA }, { NULL, NULL, tile_f32, ISA } },

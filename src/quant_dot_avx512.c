@@ -34,33 +34,18 @@ typedef __m512 VF;
 #define wld_f32(p) _mm512_loadu_ps(p)
 #define wld_f16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define wld_bf16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
+#define fst _mm512_storeu_ps
+#define fmul _mm512_mul_ps
+#define fset1 _mm512_set1_ps
+#define wld_q8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
 
 #define ACT32 colloq_act32_avx512
 #define ACT256 colloq_act256_avx512
 
 #include "quant_dot_body.h"
 
-/* ---- Q8_0 to float: level x scale, exact (8-bit level x 11-bit scale fits a float) ---- */
+/* ---- F16 / BF16 from float (to float: quant_dot_body.h) ---- */
 
-static void to_float_q8_0(const void *vx, float *y, int64_t n) {
-    const block_q8_0 *b = vx;
-    for (int64_t i = 0; i < n / QK; i++, b++, y += QK) {
-        __m512 d = _mm512_set1_ps(f16f(b->d));
-        for (int h = 0; h < QK; h += 16) {
-            __m512i q = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(b->qs + h)));
-            _mm512_storeu_ps(y + h, _mm512_mul_ps(_mm512_cvtepi32_ps(q), d));
-        }
-    }
-}
-
-/* ---- F16 / BF16 conversions ---- */
-
-static void to_float_f16(const void *vx, float *y, int64_t n) {
-    const uint16_t *x = vx;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, wld_f16(x + i));
-    for (; i < n; i++) y[i] = f16f(x[i]);
-}
 static void from_float_f16(const float *x, void *vy, int64_t n) {
     uint16_t *y = vy;
     int64_t i = 0;
@@ -74,12 +59,6 @@ static void from_float_f16(const float *x, void *vy, int64_t n) {
         _mm256_storeu_si256((__m256i *)(y + i), h);
     }
     for (; i < n; i++) y[i] = f2h(x[i]);
-}
-static void to_float_bf16(const void *vx, float *y, int64_t n) {
-    const uint16_t *x = vx;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, wld_bf16(x + i));
-    for (; i < n; i++) y[i] = colloq_bf16_to_f32(x[i]);
 }
 static void from_float_bf16(const float *x, void *vy, int64_t n) {
     uint16_t *y = vy;

@@ -5,8 +5,8 @@
  * F32/F16/BF16 weights (W-lane float vectors), and fast conversions.  The
  * includer defines Y (256-bit int vector) with ydp(acc,u,a) (acc + 4-byte dots of
  * unsigned u with signed a, levels < 64), yld(p), yset1(x), ybitadd(u,h,bit,add);
- * VF (W floats) with fzero fld(p) fadd fmul ffma(a,b,c) = a*b + c fset1 fhsum(v),
- * and wld_f32/wld_f16/wld_bf16(p): W weights as floats; ACT32 / ACT256 name the
+ * VF (W floats) with fzero fld(p) fst(p,v) fmul ffma(a,b,c) = a*b + c fset1 fhsum(v),
+ * and wld_f32/wld_f16/wld_bf16/wld_q8(p): W weights (int8 levels for q8) as floats; ACT32 / ACT256 name the
  * includer's activation quantisers (colloq_act_fn).  INL = forced inline.
  */
 
@@ -311,6 +311,29 @@ TILE_FN(tile_f16, 1)
 TILE_FN(tile_bf16, 2)
 #undef TILE_FN
 #undef TILE_CASE
+
+/* ---- to float: exact conversions (a Q8_0 value is an 8-bit level times an f16 scale,
+ * which a float holds exactly), so every variant gives the reference's bits ---- */
+
+static void to_float_q8_0(const void *vx, float *y, int64_t n) {
+    const block_q8_0 *b = vx;
+    for (int64_t i = 0; i < n / QK; i++, b++, y += QK) {
+        VF d = fset1(f16f(b->d));
+        for (int h = 0; h < QK; h += W) fst(y + h, fmul(wld_q8(b->qs + h), d));
+    }
+}
+static void to_float_f16(const void *vx, float *y, int64_t n) {
+    const uint16_t *x = vx;
+    int64_t i = 0;
+    for (; i + W <= n; i += W) fst(y + i, wld_f16(x + i));
+    for (; i < n; i++) y[i] = f16f(x[i]);
+}
+static void to_float_bf16(const void *vx, float *y, int64_t n) {
+    const uint16_t *x = vx;
+    int64_t i = 0;
+    for (; i + W <= n; i += W) fst(y + i, wld_bf16(x + i));
+    for (; i < n; i++) y[i] = colloq_bf16_to_f32(x[i]);
+}
 
 /* ---- activation quantisers in the standard block formats (the reference levels) ---- */
 
